@@ -1,0 +1,158 @@
+"""Flask application factory: HTTP concerns only (routing, limits, CORS, errors, request logs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import logs
+from .fhir_client import DisallowedFhirServer, FhirClient
+from .fhir_models import preload
+from .hooks import HookPipeline
+from .patient_data import DataUnavailable, PatientDataAssembler
+from .protocol import ProtocolError, load_services, parse_hook_request
+from .rules.knowledge import knowledge
+from .rules.selection import selector_for
+from .settings import Settings
+
+log = logging.getLogger("cds_service.http")
+api = Blueprint("cds_hooks", __name__)
+
+
+def operation_outcome(status: int, message: str, code: str = "invalid") -> Any:
+    """Errors as OperationOutcome-shaped JSON (as the CDS Hooks 3.0 ballot recommends)."""
+    severity = "error" if status < 500 else "fatal"
+    body = {"resourceType": "OperationOutcome", "issue": [{"severity": severity, "code": code, "diagnostics": message}]}
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False  # keep card fields in the spec's order: easier to read in EHR logs
+
+    kb = knowledge()
+    preload()
+    executor = ThreadPoolExecutor(max_workers=settings.fhir_concurrency, thread_name_prefix="fhir")
+    assembler = PatientDataAssembler(settings, FhirClient(settings), executor, selector_for(kb))
+    app.extensions["cds"] = {
+        "settings": settings,
+        "services": load_services(),
+        "pipeline": HookPipeline(settings, assembler, kb),
+    }
+    if not settings.auth_required:
+        log.warning("AUTHENTICATION IS OFF: any caller can invoke these services (development setting CDS_AUTH_REQUIRED=false)")
+
+    app.register_blueprint(api)
+    _register_http_behaviour(app, settings)
+    return app
+
+
+def _cds() -> dict[str, Any]:
+    return current_app.extensions["cds"]
+
+
+@api.get("/healthz")
+def healthz() -> Any:
+    return jsonify({"status": "ok"})
+
+
+@api.get("/cds-services")
+def discovery() -> Any:
+    return jsonify({"services": [s.discovery() for s in _cds()["services"].values()]})
+
+
+@api.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Any:
+    service = _cds()["services"].get(service_id)
+    if service is None:
+        return operation_outcome(404, f"no CDS service with id {service_id!r}", "not-found")
+    g.service = service_id
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        return operation_outcome(415, "the request body must be JSON (Content-Type: application/json)", "not-supported")
+    try:
+        body = json.loads(request.get_data(cache=False) or b"")
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        return operation_outcome(400, f"the request body is not valid JSON{where}")
+    try:
+        hook_request = parse_hook_request(body, service)
+        g.hook, g.hook_instance = hook_request.hook, hook_request.hook_instance
+        result = _cds()["pipeline"].answer(service, hook_request)
+    except ProtocolError as exc:
+        return operation_outcome(exc.status, exc.message, exc.code)
+    except DisallowedFhirServer as exc:
+        return operation_outcome(400, str(exc), "security")
+    except DataUnavailable as exc:
+        missing = "; ".join(f"{m.key} ({m.purpose}): {m.reason}" for m in exc.missing)
+        return operation_outcome(412, f"required patient data could not be obtained: {missing}", "incomplete")
+    g.cards = len(result["cards"])
+    return jsonify(result)
+
+
+def _register_http_behaviour(app: Flask, settings: Settings) -> None:
+    origins = settings.cors_origins
+
+    @app.before_request
+    def start_timer() -> Any:
+        g.started = time.perf_counter()
+        if request.method == "OPTIONS":
+            # CORS preflight: browsers (e.g. the CDS Hooks sandbox) send one before every call.
+            response = current_app.response_class(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+            return response
+        return None
+
+    @app.after_request
+    def finish(response: Any) -> Any:
+        origin = request.headers.get("Origin")
+        if origin and ("*" in origins or origin in origins):
+            response.headers["Access-Control-Allow-Origin"] = origin if "*" not in origins else "*"
+            response.headers["Vary"] = "Origin"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "service": g.get("service"),
+                "hook": g.get("hook"),
+                "hookInstance": g.get("hook_instance"),
+                "status": response.status_code,
+                "duration_ms": round(duration_ms, 2),
+                "cards": g.get("cards"),
+            },
+        )
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(exc.code or 500, "invalid")
+        messages = {
+            404: "no such endpoint; discovery is at /cds-services",
+            405: f"method {request.method} is not allowed here",
+            413: f"the request body is larger than {settings.max_request_bytes} bytes",
+        }
+        return operation_outcome(exc.code or 500, messages.get(exc.code or 0, exc.description or "error"), code)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        # Never a stack trace or request data in the answer; the log has the type for the operator.
+        log.error("unhandled error", exc_info=exc)
+        return operation_outcome(500, "internal error; the service log has details", "exception")

@@ -1,0 +1,146 @@
+"""Render Findings into CDS Hooks 2.0 cards, with text, citations and override reasons from knowledge files.
+
+The spec's card rules live here: `summary` under 140 characters, `indicator` info|warning|critical,
+`source.label` always (with a topic code per rule so that EHRs remember overrides), a `uuid` on every
+card and suggestion, `selectionBehavior` whenever there are suggestions, optional fields omitted rather
+than sent empty. Suggested orders are validated with fhir.resources before they are offered.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .fhir_models import model_for
+from .record import Order
+from .rules.findings import BackPainEpisode, Finding
+
+KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
+SUMMARY_LIMIT = 140
+
+
+@dataclass(frozen=True)
+class CardContext:
+    hook: str
+    patient_id: str
+    encounter_id: str | None
+    user_id: str | None
+
+
+@cache
+def _content() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def read(name: str) -> dict[str, Any]:
+        return json.loads((KNOWLEDGE_DIR / name).read_text())
+
+    return read("cards.json"), read("citations.json"), read("override_reasons.json")
+
+
+def render(findings: list[Finding], ctx: CardContext) -> list[dict[str, Any]]:
+    return [render_card(finding, ctx) for finding in findings]
+
+
+def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
+    cards, citations, reasons = _content()
+    spec = cards["rules"][finding.rule]
+    variant = spec.get("variants", {}).get(finding.facts.get("phase", ""), {})
+    fields = _fields(finding)
+    summary = (variant.get("summary") or spec["summary"]).format_map(fields)
+    if len(summary) >= SUMMARY_LIMIT:
+        summary = summary[: SUMMARY_LIMIT - 2] + "…"
+    citation = citations[spec["citation"]]
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary,
+        "detail": spec["detail"].format_map(fields),
+        "indicator": finding.indicator,
+        "source": {
+            "label": citation["label"],
+            "url": citation["url"],
+            "topic": {"system": cards["topic_system"], "code": finding.rule, "display": spec["topic_display"]},
+        },
+    }
+    suggestions = [s for s in (_suggestion(s, finding, ctx, fields) for s in spec.get("suggestions", [])) if s]
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "any"
+    if spec.get("override_reasons"):
+        card["overrideReason"] = [
+            {"system": reasons["system"], "code": code, "display": reasons["reasons"][code]}
+            for code in spec["override_reasons"]
+        ]
+    return card
+
+
+def _suggestion(spec: Mapping[str, Any], finding: Finding, ctx: CardContext, fields: Mapping[str, str]) -> dict | None:
+    label = str(spec["label"]).format_map(fields)
+    if spec.get("delete_target"):
+        target = finding.target
+        # Deleting is only meaningful for a draft this ordering session can withdraw, and needs its id.
+        if target is None or not target.is_draft or ctx.hook == "patient-view" or target.ref.endswith("/"):
+            return None
+        action = {"type": "delete", "description": label, "resourceId": target.ref}
+    else:
+        resource = new_order(spec["create"], finding, ctx)
+        action = {"type": "create", "description": label, "resource": resource}
+    return {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
+
+
+def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[str, Any]:
+    """A draft ServiceRequest from a template, for this patient, validated with fhir.resources."""
+    cards, _, _ = _content()
+    resource = copy.deepcopy(cards["order_templates"][template_name])
+    resource["id"] = f"lbp-cds-{uuid.uuid4()}"
+    resource["subject"] = {"reference": f"Patient/{ctx.patient_id}"}
+    if ctx.encounter_id:
+        resource["encounter"] = {"reference": f"Encounter/{ctx.encounter_id}"}
+    if ctx.user_id and ctx.user_id.split("/", 1)[0] in {"Practitioner", "PractitionerRole"}:
+        resource["requester"] = {"reference": ctx.user_id}
+    if finding.facts.get("urgency"):
+        resource["priority"] = finding.facts["urgency"]
+    if finding.episode and finding.episode.reason_condition:
+        resource["reasonReference"] = [{"reference": finding.episode.reason_condition}]
+    model_for("ServiceRequest").model_validate(resource)  # a malformed template must fail loudly, not reach an EHR
+    return resource
+
+
+def _order_label(order: Order | None) -> str:
+    if order is None:
+        return "No order"
+    concept = getattr(order, "code", None) or getattr(order, "medication", None)
+    return concept.label() if concept else order.ref
+
+
+def _episode_text(episode: BackPainEpisode | None) -> str:
+    if episode is None:
+        return "low back pain"
+    if episode.onset is None:
+        return "low back pain (onset not recorded, so its duration is unknown)"
+    return f"{episode.phase} low back pain (onset {episode.onset.date().isoformat()}, {episode.weeks:.0f} weeks ago)"
+
+
+def _bullets(items: list[str] | tuple[str, ...]) -> str:
+    return "\n".join(f"- {item}" for item in items)
+
+
+def _fields(finding: Finding) -> dict[str, str]:
+    not_checked = ""
+    if finding.not_checked:
+        not_checked = "\n**Not checked** (data not available):\n\n" + _bullets(finding.not_checked) + "\n"
+    red_flags = _bullets([f"**{f.category_label}**: {f.description} ({f.evidence})" for f in finding.red_flags])
+    advice = _bullets(list(dict.fromkeys(f.advice for f in finding.red_flags)))
+    return {
+        "order": _order_label(finding.target),
+        "episode": _episode_text(finding.episode),
+        "checked": _bullets(finding.checked),
+        "not_checked": not_checked,
+        "red_flags": red_flags,
+        "advice": advice,
+        "evidence": ", ".join(finding.evidence),
+        "urgency": finding.facts.get("urgency", ""),
+    }

@@ -1,0 +1,188 @@
+"""A small FHIR R4 REST client for reading the EHR's FHIR server.
+
+One ``requests.Session`` per worker process (connection pooling), the EHR's bearer token on every call,
+``Accept: application/fhir+json``, connect/read timeouts, bounded paging, and a retry with back-off
+only for idempotent GETs that failed to connect or were told to come back later (429/503 with
+``Retry-After``). Redirects are never followed: a FHIR server that redirects elsewhere could send the
+EHR's token to a host nobody allowed.
+
+Failures are raised as ``FhirAccessError`` with a reason that is safe to show to the caller: it never
+contains the token or a response body.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from .settings import Settings
+
+FHIR_JSON = "application/fhir+json"
+RETRYABLE_STATUSES = frozenset({429, 503})
+
+
+class FhirAccessError(Exception):
+    """Data could not be read from the FHIR server. ``reason`` is safe to return to the caller."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class DisallowedFhirServer(Exception):
+    """The request named a FHIR server this service is not allowed to contact."""
+
+
+def check_fhir_server(url: str, settings: Settings, allowed: tuple[str, ...] | None = None) -> str:
+    """Return the normalised base URL, or raise before any request is sent (SSRF guard)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise DisallowedFhirServer("fhirServer must be an absolute http(s) URL")
+    if parts.scheme == "http" and not settings.allow_insecure_fhir_http:
+        raise DisallowedFhirServer("fhirServer must use https")
+    if parts.username or parts.password:
+        raise DisallowedFhirServer("fhirServer must not carry credentials")
+    base = url.rstrip("/")
+    prefixes = settings.allowed_fhir_servers if allowed is None else allowed
+    if not any(_has_prefix(base, prefix) for prefix in prefixes):
+        raise DisallowedFhirServer("fhirServer is not on this service's allow-list of FHIR servers")
+    return base
+
+
+def _has_prefix(url: str, prefix: str) -> bool:
+    prefix = prefix.rstrip("/")
+    # A prefix matches at a path or query boundary only: "https://ehr.example" must not allow
+    # "https://ehr.example.evil".
+    return url == prefix or url.startswith((prefix + "/", prefix + "?"))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    resources: list[dict[str, Any]]
+    truncated: bool  # a page or resource bound cut the result
+    requests: int
+
+
+class FhirClient:
+    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+        self.settings = settings
+        self.session = session or _new_session(settings.fhir_concurrency)
+
+    def read_json(self, url: str, token: str | None) -> dict[str, Any]:
+        """GET one URL and return its JSON object, retrying only where that is safe."""
+        headers = {"Accept": FHIR_JSON}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        timeout = (self.settings.fhir_connect_timeout_s, self.settings.fhir_read_timeout_s)
+        attempt = 0
+        while True:
+            try:
+                response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False)
+            except requests.Timeout as exc:
+                # A read timeout means the server is slow, not absent: retrying would only double the wait.
+                raise FhirAccessError("the FHIR server did not answer in time") from exc
+            except requests.ConnectionError as exc:
+                if attempt < self.settings.fhir_retries:
+                    attempt += 1
+                    time.sleep(0.05 * 2**attempt)
+                    continue
+                raise FhirAccessError("the FHIR server could not be reached") from exc
+            if response.status_code in RETRYABLE_STATUSES and attempt < self.settings.fhir_retries:
+                wait = _retry_after(response.headers.get("Retry-After"))
+                if wait is not None and wait <= self.settings.fhir_max_retry_after_s:
+                    attempt += 1
+                    time.sleep(wait)
+                    continue
+            return _json_or_raise(response)
+
+    def search(self, base: str, query: str, token: str | None) -> SearchResult:
+        """Run a search (``Type?params``) and follow ``next`` links within the configured bounds."""
+        url = urljoin(base + "/", query)
+        return self.follow(base, self.read_json(url, token), token, requests_made=1)
+
+    def follow(self, base: str, bundle: Mapping[str, Any], token: str | None, *, requests_made: int = 0) -> SearchResult:
+        """Collect a searchset's resources, fetching further pages from ``base`` only."""
+        resources: list[dict[str, Any]] = []
+        pages = 1
+        page: Mapping[str, Any] | None = bundle
+        truncated = False
+        while page is not None:
+            if page.get("resourceType") == "OperationOutcome":
+                raise FhirAccessError("the FHIR server answered with an OperationOutcome")
+            if page.get("resourceType") != "Bundle":
+                # A read, not a search: the resource itself.
+                return SearchResult([dict(page)], False, requests_made)
+            for entry in page.get("entry") or []:
+                resource = entry.get("resource") if isinstance(entry, Mapping) else None
+                if not isinstance(resource, Mapping):
+                    continue
+                search = entry.get("search")
+                if isinstance(search, Mapping) and search.get("mode") == "outcome":
+                    continue
+                if len(resources) >= self.settings.fhir_max_resources:
+                    truncated = True
+                    break
+                resources.append(dict(resource))
+            next_url = _next_link(page)
+            if truncated or next_url is None:
+                break
+            if pages >= self.settings.fhir_max_pages:
+                truncated = True
+                break
+            if not _has_prefix(next_url, base):
+                # Never send the token to a host the paging link points at but the EHR did not name.
+                raise FhirAccessError("a paging link pointed outside the FHIR server")
+            page = self.read_json(next_url, token)
+            pages += 1
+            requests_made += 1
+        return SearchResult(resources, truncated, requests_made)
+
+
+def _new_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.trust_env = False  # proxies from the environment must not see the EHR's token
+    return session
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP-date: too far away to wait for on a hook call
+
+
+def _json_or_raise(response: requests.Response) -> dict[str, Any]:
+    status = response.status_code
+    if status in {401, 403}:
+        raise FhirAccessError(f"the FHIR server refused access (HTTP {status})", status=status)
+    if 300 <= status < 400:
+        raise FhirAccessError(f"the FHIR server redirected (HTTP {status}); redirects are not followed", status=status)
+    if status == 404:
+        raise FhirAccessError("the FHIR server has no such resource (HTTP 404)", status=status)
+    if status >= 400:
+        raise FhirAccessError(f"the FHIR server failed (HTTP {status})", status=status)
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise FhirAccessError("the FHIR server sent a response that is not JSON", status=status) from exc
+    if not isinstance(body, dict):
+        raise FhirAccessError("the FHIR server sent JSON that is not a FHIR resource", status=status)
+    return body
+
+
+def _next_link(bundle: Mapping[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, Mapping) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None

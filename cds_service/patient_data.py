@@ -1,0 +1,187 @@
+"""Assemble one PatientRecord from what the EHR sent, fetching what is missing.
+
+Order of business, per the CDS Hooks 2.0 spec ("Prefetch Template" and "FHIR Resource Access"):
+1. use each prefetch key the service declared; a key that is missing, ``null`` or an OperationOutcome
+   counts as missing, and a prefetched searchset with a ``next`` link is followed;
+2. fetch every missing key from ``fhirServer`` with the EHR's bearer token, all queries concurrently;
+3. a *required* key that cannot be obtained means no safe advice is possible: ``DataUnavailable``
+   (the HTTP layer answers 412); an *optional* one becomes a ``DataGap`` that the cards name.
+Only resources a rule can act on are validated and turned into facts (see ``record``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from . import record as rec
+from .fhir_client import FhirAccessError, FhirClient, SearchResult, check_fhir_server
+from .protocol import CdsService, HookRequest, PrefetchKey
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unobtainable:
+    key: str
+    purpose: str
+    reason: str
+
+
+class DataUnavailable(Exception):
+    """Required data was neither prefetched nor obtainable from the FHIR server (HTTP 412)."""
+
+    def __init__(self, missing: list[Unobtainable]) -> None:
+        super().__init__("; ".join(f"{m.key}: {m.reason}" for m in missing))
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which raw resources are worth validating: the rules' interest, expressed as data."""
+
+    is_relevant: Callable[[Mapping[str, Any]], bool]
+
+
+def _has_next(bundle: Mapping[str, Any]) -> bool:
+    return any(isinstance(link, Mapping) and link.get("relation") == "next" for link in bundle.get("link") or [])
+
+
+def _usable_prefetch(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("resourceType") not in (None, "OperationOutcome")
+
+
+class PatientDataAssembler:
+    def __init__(self, settings: Settings, client: FhirClient, executor: Executor, selector: Selector) -> None:
+        self.settings = settings
+        self.client = client
+        self.executor = executor
+        self.selector = selector
+
+    def assemble(self, service: CdsService, request: HookRequest, allowed_servers: tuple[str, ...] | None = None) -> rec.PatientRecord:
+        base: str | None = None
+        if request.fhir_server is not None:
+            # Refuse a disallowed server before anything is sent, whether or not we end up needing it.
+            base = check_fhir_server(request.fhir_server, self.settings, allowed_servers)
+
+        raw: dict[str, list[dict[str, Any]]] = {}
+        gaps: list[rec.DataGap] = []
+        missing: list[Unobtainable] = []
+        jobs = {}
+        for key in service.prefetch:
+            value = request.prefetch.get(key.name)
+            needs_paging = _usable_prefetch(value) and value.get("resourceType") == "Bundle" and _has_next(value)
+            if _usable_prefetch(value) and not needs_paging:
+                raw[key.name] = list(rec.iter_resources(value))
+                continue
+            if base is None:
+                why = "prefetch has further pages but no fhirServer was given" if needs_paging else (
+                    "not prefetched and no fhirServer was given"
+                )
+                self._unobtainable(key, request.hook, why, missing, gaps)
+                continue
+            if needs_paging:
+                jobs[key] = self.executor.submit(self.client.follow, base, value, request.access_token)
+            else:
+                query = key.render(request.context)
+                jobs[key] = self.executor.submit(self.client.search, base, query, request.access_token)
+
+        for key, future in jobs.items():
+            try:
+                result: SearchResult = future.result()
+            except FhirAccessError as exc:
+                self._unobtainable(key, request.hook, exc.reason, missing, gaps)
+                continue
+            if result.truncated:
+                gaps.append(rec.DataGap(key.purpose, f"only the first {len(result.resources)} resources were checked"))
+            raw[key.name] = result.resources
+
+        if missing:
+            raise DataUnavailable(missing)
+        return self._build(request, raw, gaps)
+
+    def _unobtainable(
+        self, key: PrefetchKey, hook: str, reason: str, missing: list[Unobtainable], gaps: list[rec.DataGap]
+    ) -> None:
+        if key.is_required(hook):
+            missing.append(Unobtainable(key.name, key.purpose, reason))
+        else:
+            gaps.append(rec.DataGap(key.purpose, reason))
+
+    def _build(self, request: HookRequest, raw: Mapping[str, list[dict[str, Any]]], gaps: list[rec.DataGap]) -> rec.PatientRecord:
+        conditions, observations, orders, medications = [], [], [], []
+        patient = None
+        for resources in raw.values():
+            for resource in resources:
+                kind = resource.get("resourceType")
+                if kind == "Patient":
+                    if rec.validate(resource):
+                        patient = rec.patient_fact(resource)
+                    continue
+                if rec.is_excluded(resource) or not self.selector.is_relevant(resource) or not rec.validate(resource):
+                    continue
+                if kind == "Condition":
+                    conditions.append(rec.condition_fact(resource))
+                elif kind == "Observation":
+                    observations.append(rec.observation_fact(resource))
+                elif kind in {"ServiceRequest", "DeviceRequest"}:
+                    orders.append(rec.order_fact(resource, is_draft=False))
+                elif kind == "MedicationRequest":
+                    medications.append(rec.medication_fact(with_contained_medication(resource), is_draft=False))
+        drafts = tuple(d for d in (draft_order_fact(o, request.patient_id) for o in request.draft_orders) if d)
+        return rec.PatientRecord(
+            patient_id=request.patient_id,
+            patient=patient,
+            conditions=tuple(_unique(conditions)),
+            observations=tuple(_unique(observations)),
+            orders=tuple(_unique(orders)),
+            medications=tuple(_unique(medications)),
+            draft_orders=drafts,
+            gaps=tuple(gaps),
+        )
+
+
+def _unique(facts: list[Any]) -> list[Any]:
+    """The same resource can arrive through two prefetch keys; keep it once."""
+    seen: set[str] = set()
+    out = []
+    for fact in facts:
+        if fact.ref not in seen:
+            seen.add(fact.ref)
+            out.append(fact)
+    return out
+
+
+def with_contained_medication(resource: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Resolve ``medicationReference: #id`` to the contained Medication's code, as EHRs often send it."""
+    reference = resource.get("medicationReference")
+    if "medicationCodeableConcept" in resource or not isinstance(reference, Mapping):
+        return resource
+    target = str(reference.get("reference") or "")
+    for contained in resource.get("contained") or []:
+        if isinstance(contained, Mapping) and f"#{contained.get('id')}" == target and "code" in contained:
+            return {**resource, "medicationCodeableConcept": contained["code"]}
+    return resource
+
+
+def draft_order_fact(resource: Mapping[str, Any], patient_id: str) -> rec.Order | None:
+    """A draft order as real EHRs send it: missing 1..1 elements are filled before validation."""
+    if rec.is_excluded(resource):
+        return None
+    filled = dict(resource)
+    filled.setdefault("status", "draft")
+    filled.setdefault("intent", "order")
+    filled.setdefault("subject", {"reference": f"Patient/{patient_id}"})
+    if filled["resourceType"] == "MedicationRequest":
+        filled = dict(with_contained_medication(filled))
+        if "medicationCodeableConcept" not in filled and "medicationReference" not in filled:
+            filled["medicationCodeableConcept"] = {"text": "unspecified medication"}
+    if not rec.validate(filled):
+        return None
+    if filled["resourceType"] == "MedicationRequest":
+        return rec.medication_fact(filled, is_draft=True)
+    return rec.order_fact(filled, is_draft=True)

@@ -1,0 +1,414 @@
+"""The patient record the rules consume: small immutable facts read from FHIR R4 JSON.
+
+Rules never see raw JSON or HTTP; they see these facts. Building them is split in two so that large
+records stay fast: ``is_relevant`` picks the resources a rule could act on from the raw JSON (a set
+lookup per coding), and only those are validated with fhir.resources and turned into facts.
+Entered-in-error and refuted items never become facts; inactive and resolved ones are kept with their
+status so that rules can reason about history (a resolved cancer is still a history of cancer).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from .fhir_models import model_for
+
+log = logging.getLogger(__name__)
+
+Coding = tuple[str, str]  # (system, code)
+
+ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
+EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+EXCLUDED_STATUSES = frozenset({"entered-in-error"})
+OPEN_ORDER_STATUSES = frozenset({"draft", "active", "on-hold"})
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A CodeableConcept reduced to what matching and display need."""
+
+    codings: tuple[Coding, ...] = ()
+    text: str = ""
+
+    @classmethod
+    def from_json(cls, value: Any) -> Concept:
+        if not isinstance(value, Mapping):
+            return cls()
+        codings: list[Coding] = []
+        displays: list[str] = []
+        for coding in value.get("coding") or []:
+            if isinstance(coding, Mapping) and coding.get("system") and coding.get("code"):
+                codings.append((str(coding["system"]), str(coding["code"])))
+            if isinstance(coding, Mapping) and coding.get("display"):
+                displays.append(str(coding["display"]))
+        text = str(value.get("text") or (displays[0] if displays else ""))
+        return cls(tuple(codings), text)
+
+    def label(self) -> str:
+        if self.text:
+            return self.text
+        return ", ".join(f"{code} ({system})" for system, code in self.codings) or "uncoded"
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: float
+    unit: str  # UCUM code when given, else the human unit
+    system: str = ""
+
+
+@dataclass(frozen=True)
+class PatientFact:
+    id: str
+    birth_date: date | None
+    gender: str | None
+
+
+@dataclass(frozen=True)
+class ConditionFact:
+    ref: str  # "Condition/123"
+    code: Concept
+    clinical_status: str | None
+    verification_status: str | None
+    onset: datetime | None
+    recorded: datetime | None
+
+    @property
+    def is_active(self) -> bool:
+        # A condition with no clinical status is treated as current: guessing "resolved" could hide a red flag.
+        return self.clinical_status is None or self.clinical_status in ACTIVE_CLINICAL_STATUSES
+
+    @property
+    def started(self) -> datetime | None:
+        return self.onset or self.recorded
+
+
+@dataclass(frozen=True)
+class ObservationComponentFact:
+    code: Concept
+    quantity: Quantity | None
+    value_code: Concept | None
+    value_integer: int | None
+
+
+@dataclass(frozen=True)
+class ObservationFact:
+    ref: str
+    code: Concept
+    status: str | None
+    effective: datetime | None
+    quantity: Quantity | None
+    value_code: Concept | None
+    value_boolean: bool | None
+    value_integer: int | None
+    components: tuple[ObservationComponentFact, ...] = ()
+
+
+@dataclass(frozen=True)
+class OrderFact:
+    """A ServiceRequest or DeviceRequest, on the chart or drafted in this ordering session."""
+
+    ref: str
+    resource_type: str
+    status: str | None
+    intent: str | None
+    code: Concept
+    reasons: tuple[Concept, ...]
+    reason_refs: tuple[str, ...]
+    authored: datetime | None
+    is_draft: bool
+    resource: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is None or self.status in OPEN_ORDER_STATUSES
+
+
+@dataclass(frozen=True)
+class DoseFact:
+    dose_low: Quantity | None
+    dose_high: Quantity | None
+    frequency: int | None
+    frequency_max: int | None
+    period: float | None
+    period_unit: str | None
+    as_needed: bool
+    max_per_period: tuple[Quantity, float, str] | None  # (numerator, denominator value, denominator unit)
+    text: str
+
+
+@dataclass(frozen=True)
+class MedicationFact:
+    ref: str
+    status: str | None
+    medication: Concept
+    medication_ref: str | None
+    authored: datetime | None
+    dosage: tuple[DoseFact, ...]
+    reasons: tuple[Concept, ...]
+    is_draft: bool
+    resource: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is None or self.status in OPEN_ORDER_STATUSES
+
+
+Order = OrderFact | MedicationFact
+
+
+@dataclass(frozen=True)
+class DataGap:
+    """Something the rules would have looked at but could not: said on the card, never guessed."""
+
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    patient_id: str
+    patient: PatientFact | None = None
+    conditions: tuple[ConditionFact, ...] = ()
+    observations: tuple[ObservationFact, ...] = ()
+    orders: tuple[OrderFact, ...] = ()
+    medications: tuple[MedicationFact, ...] = ()
+    draft_orders: tuple[Order, ...] = ()
+    gaps: tuple[DataGap, ...] = ()
+
+    def gap(self, what: str) -> DataGap | None:
+        return next((g for g in self.gaps if g.what == what), None)
+
+
+# --- reading FHIR JSON -------------------------------------------------------------------------------
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """FHIR date, dateTime or instant -> aware datetime (UTC when no zone is given)."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 4:
+            parsed = datetime(int(text), 1, 1)
+        elif len(text) == 7:
+            parsed = datetime(int(text[:4]), int(text[5:7]), 1)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _status_code(value: Any) -> str | None:
+    concept = Concept.from_json(value)
+    return concept.codings[0][1] if concept.codings else None
+
+
+def _quantity(value: Any) -> Quantity | None:
+    if not isinstance(value, Mapping) or not isinstance(value.get("value"), int | float):
+        return None
+    unit = str(value.get("code") or value.get("unit") or "")
+    return Quantity(float(value["value"]), unit, str(value.get("system") or ""))
+
+
+def _period_start(value: Any) -> datetime | None:
+    return parse_datetime(value.get("start")) if isinstance(value, Mapping) else None
+
+
+def _reference(value: Any) -> str | None:
+    if isinstance(value, Mapping) and isinstance(value.get("reference"), str):
+        return value["reference"]
+    return None
+
+
+def codings_of(resource: Mapping[str, Any], element: str = "code") -> list[Coding]:
+    """The (system, code) pairs of a CodeableConcept element, straight from JSON (no validation)."""
+    value = resource.get(element)
+    if not isinstance(value, Mapping):
+        return []
+    return [
+        (str(c["system"]), str(c["code"]))
+        for c in value.get("coding") or []
+        if isinstance(c, Mapping) and c.get("system") and c.get("code")
+    ]
+
+
+def text_of(resource: Mapping[str, Any], element: str = "code") -> str:
+    value = resource.get(element)
+    if not isinstance(value, Mapping):
+        return ""
+    parts = [str(value.get("text") or "")]
+    parts += [str(c.get("display") or "") for c in value.get("coding") or [] if isinstance(c, Mapping)]
+    return " ".join(p for p in parts if p)
+
+
+def is_excluded(resource: Mapping[str, Any]) -> bool:
+    """Entered-in-error and refuted items never count for anything."""
+    if resource.get("status") in EXCLUDED_STATUSES:
+        return True
+    return _status_code(resource.get("verificationStatus")) in EXCLUDED_VERIFICATION
+
+
+def validate(resource: Mapping[str, Any]) -> bool:
+    """Validate one resource with the fhir.resources R4B model; a failure is logged and skipped, never fatal."""
+    model = model_for(str(resource.get("resourceType")))
+    if model is None:
+        return True
+    try:
+        model.model_validate(resource)
+    except (ValidationError, ValueError, TypeError) as exc:
+        count = len(exc.errors()) if isinstance(exc, ValidationError) else 1
+        log.warning(
+            "skipping invalid FHIR resource",
+            extra={"resource_type": resource.get("resourceType"), "resource_id": resource.get("id"), "errors": count},
+        )
+        return False
+    return True
+
+
+def ref_of(resource: Mapping[str, Any]) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id', '')}"
+
+
+def condition_fact(resource: Mapping[str, Any]) -> ConditionFact:
+    return ConditionFact(
+        ref=ref_of(resource),
+        code=Concept.from_json(resource.get("code")),
+        clinical_status=_status_code(resource.get("clinicalStatus")),
+        verification_status=_status_code(resource.get("verificationStatus")),
+        onset=parse_datetime(resource.get("onsetDateTime")) or _period_start(resource.get("onsetPeriod")),
+        recorded=parse_datetime(resource.get("recordedDate")),
+    )
+
+
+def _value_fields(obj: Mapping[str, Any]) -> tuple[Quantity | None, Concept | None, int | None]:
+    code = Concept.from_json(obj["valueCodeableConcept"]) if "valueCodeableConcept" in obj else None
+    integer = obj.get("valueInteger") if isinstance(obj.get("valueInteger"), int) else None
+    return _quantity(obj.get("valueQuantity")), code, integer
+
+
+def observation_fact(resource: Mapping[str, Any]) -> ObservationFact:
+    quantity, value_code, value_integer = _value_fields(resource)
+    components = []
+    for comp in resource.get("component") or []:
+        if isinstance(comp, Mapping):
+            c_quantity, c_code, c_integer = _value_fields(comp)
+            components.append(ObservationComponentFact(Concept.from_json(comp.get("code")), c_quantity, c_code, c_integer))
+    effective = (
+        parse_datetime(resource.get("effectiveDateTime"))
+        or parse_datetime(resource.get("effectiveInstant"))
+        or _period_start(resource.get("effectivePeriod"))
+        or parse_datetime(resource.get("issued"))
+    )
+    boolean = resource.get("valueBoolean")
+    return ObservationFact(
+        ref=ref_of(resource),
+        code=Concept.from_json(resource.get("code")),
+        status=resource.get("status"),
+        effective=effective,
+        quantity=quantity,
+        value_code=value_code,
+        value_boolean=boolean if isinstance(boolean, bool) else None,
+        value_integer=value_integer,
+        components=tuple(components),
+    )
+
+
+def order_fact(resource: Mapping[str, Any], *, is_draft: bool) -> OrderFact:
+    reasons = tuple(Concept.from_json(r) for r in resource.get("reasonCode") or [])
+    reason_refs = tuple(ref for r in resource.get("reasonReference") or [] if (ref := _reference(r)))
+    code = resource.get("code") if resource.get("resourceType") == "ServiceRequest" else resource.get("codeCodeableConcept")
+    return OrderFact(
+        ref=ref_of(resource),
+        resource_type=str(resource.get("resourceType")),
+        status=resource.get("status"),
+        intent=resource.get("intent"),
+        code=Concept.from_json(code),
+        reasons=reasons,
+        reason_refs=reason_refs,
+        authored=parse_datetime(resource.get("authoredOn")),
+        is_draft=is_draft,
+        resource=resource,
+    )
+
+
+def _dose(dosage: Mapping[str, Any]) -> DoseFact:
+    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
+    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
+    low = high = None
+    for dose_and_rate in dosage.get("doseAndRate") or []:
+        if not isinstance(dose_and_rate, Mapping):
+            continue
+        if "doseQuantity" in dose_and_rate:
+            low = high = _quantity(dose_and_rate["doseQuantity"])
+        elif isinstance(dose_and_rate.get("doseRange"), Mapping):
+            low = _quantity(dose_and_rate["doseRange"].get("low"))
+            high = _quantity(dose_and_rate["doseRange"].get("high"))
+        break
+    max_per_period = None
+    ratio = dosage.get("maxDosePerPeriod")
+    if isinstance(ratio, Mapping):
+        numerator = _quantity(ratio.get("numerator"))
+        denominator = _quantity(ratio.get("denominator"))
+        if numerator and denominator:
+            max_per_period = (numerator, denominator.value, denominator.unit)
+
+    def _int(value: Any) -> int | None:
+        return value if isinstance(value, int) else None
+
+    def _num(value: Any) -> float | None:
+        return float(value) if isinstance(value, int | float) else None
+
+    return DoseFact(
+        dose_low=low,
+        dose_high=high,
+        frequency=_int(repeat.get("frequency")),
+        frequency_max=_int(repeat.get("frequencyMax")),
+        period=_num(repeat.get("period")),
+        period_unit=repeat.get("periodUnit"),
+        as_needed=bool(dosage.get("asNeededBoolean")) or "asNeededCodeableConcept" in dosage,
+        max_per_period=max_per_period,
+        text=str(dosage.get("text") or ""),
+    )
+
+
+def medication_fact(resource: Mapping[str, Any], *, is_draft: bool) -> MedicationFact:
+    return MedicationFact(
+        ref=ref_of(resource),
+        status=resource.get("status"),
+        medication=Concept.from_json(resource.get("medicationCodeableConcept")),
+        medication_ref=_reference(resource.get("medicationReference")),
+        authored=parse_datetime(resource.get("authoredOn")),
+        dosage=tuple(_dose(d) for d in resource.get("dosageInstruction") or [] if isinstance(d, Mapping)),
+        reasons=tuple(Concept.from_json(r) for r in resource.get("reasonCode") or []),
+        is_draft=is_draft,
+        resource=resource,
+    )
+
+
+def patient_fact(resource: Mapping[str, Any]) -> PatientFact:
+    birth = parse_datetime(resource.get("birthDate"))
+    return PatientFact(id=str(resource.get("id", "")), birth_date=birth.date() if birth else None, gender=resource.get("gender"))
+
+
+def iter_resources(bundle_or_resource: Any) -> Iterable[Mapping[str, Any]]:
+    """Resources of a searchset Bundle (or a lone resource), skipping search `outcome` entries."""
+    if not isinstance(bundle_or_resource, Mapping):
+        return
+    if bundle_or_resource.get("resourceType") != "Bundle":
+        yield bundle_or_resource
+        return
+    for entry in bundle_or_resource.get("entry") or []:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
+            continue
+        search = entry.get("search")
+        if isinstance(search, Mapping) and search.get("mode") == "outcome":
+            continue
+        yield entry["resource"]

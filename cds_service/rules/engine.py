@@ -1,0 +1,97 @@
+"""One evaluation sequence for every hook: find the episode, the orders in question, the red flags,
+then let each rule speak. Hook differences are only in which orders are advised on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..record import Order, PatientRecord
+from .back_pain import back_pain_episode
+from .bed_rest import bed_rest_ordered
+from .findings import INDICATOR_RANK, Finding
+from .imaging import imaging_without_red_flags
+from .knowledge import Knowledge
+from .orders import is_bed_rest, is_lumbar_imaging
+from .red_flags import find_red_flags
+
+RED_FLAG_RULE = "lbp-red-flag"
+
+
+@dataclass(frozen=True)
+class ClinicalWindows:
+    fever_days: int = 14
+    fever_celsius: float = 38.0
+    steroid_days: int = 90
+
+
+def orders_in_question(hook: str, record: PatientRecord, selections: Sequence[str]) -> tuple[Order, ...]:
+    """order-select: the newly selected drafts; order-sign: every draft; patient-view: open orders on the chart."""
+    if hook == "patient-view":
+        return (*(o for o in record.orders if o.is_open), *(m for m in record.medications if m.is_open))
+    if hook == "order-select":
+        wanted = set(selections)
+        return tuple(o for o in record.draft_orders if o.ref in wanted or o.ref.split("/", 1)[-1] in wanted)
+    return record.draft_orders
+
+
+def evaluate(
+    hook: str,
+    record: PatientRecord,
+    orders: Iterable[Order],
+    kb: Knowledge,
+    now: datetime,
+    windows: ClinicalWindows = ClinicalWindows(),
+) -> list[Finding]:
+    orders = tuple(orders)
+    episode = back_pain_episode(record, orders, kb, now)
+    if episode is None:
+        return []
+    imaging = [o for o in orders if is_lumbar_imaging(o, kb)]
+    bed_rest = [o for o in orders if is_bed_rest(o, kb)]
+    flags = find_red_flags(
+        record,
+        orders,
+        kb,
+        now,
+        fever_days=windows.fever_days,
+        fever_celsius=windows.fever_celsius,
+        steroid_days=windows.steroid_days,
+    )
+    checked = _checked(kb, windows)
+    findings: list[Finding] = []
+    if flags and (hook == "patient-view" or imaging or bed_rest):
+        critical = any(f.indicator == "critical" for f in flags)
+        findings.append(
+            Finding(
+                rule=RED_FLAG_RULE,
+                indicator="critical" if critical else "warning",
+                target=imaging[0] if imaging else None,
+                episode=episode,
+                red_flags=flags,
+                evidence=tuple(dict.fromkeys(f.evidence for f in flags)),
+                facts={"urgency": "stat" if critical else "urgent"},
+            )
+        )
+    if not flags:
+        # Safety: advice against imaging exists only when no red flag was found.
+        findings.extend(imaging_without_red_flags(o, episode, record, checked) for o in imaging)
+    findings.extend(bed_rest_ordered(o, episode) for o in bed_rest)
+    return _ordered(findings)
+
+
+def _checked(kb: Knowledge, windows: ClinicalWindows) -> tuple[str, ...]:
+    return (
+        *(c.label for c in kb.red_flag_categories),
+        f"body temperature ≥ {windows.fever_celsius:.1f} °C in the last {windows.fever_days} days",
+        f"systemic steroids for {windows.steroid_days} days or more",
+    )
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    """No duplicate cards (one per rule and order), most urgent first; sorting is stable."""
+    unique: dict[tuple[str, str], Finding] = {}
+    for finding in findings:
+        unique.setdefault(finding.dedup_key, finding)
+    return sorted(unique.values(), key=lambda f: INDICATOR_RANK[f.indicator])

@@ -1,0 +1,30 @@
+"""Recognising the orders the guideline speaks about."""
+
+from __future__ import annotations
+
+from ..record import Order, OrderFact
+from .knowledge import Knowledge
+
+
+def is_lumbar_imaging(order: Order, kb: Knowledge) -> bool:
+    """A ServiceRequest for lumbar or lumbosacral X-ray, CT or MRI (SNOMED CT, LOINC or CPT 721xx)."""
+    return (
+        isinstance(order, OrderFact)
+        and order.resource_type == "ServiceRequest"
+        and kb.vs("lumbar_imaging_curated").matches(order.code.codings) is not None
+    )
+
+
+def is_bed_rest(order: Order, kb: Knowledge) -> bool:
+    """A bed-rest order: by a site's code where it has one, else by its text ("bed rest", "bedrest", ...)."""
+    if not isinstance(order, OrderFact):
+        return False
+    if kb.bed_rest_codes.intersection(order.code.codings):
+        return True
+    text = " ".join([order.code.text, *(str(c.get("display", "")) for c in _codings(order))])
+    return any(pattern.search(text) for pattern in kb.bed_rest_patterns)
+
+
+def _codings(order: OrderFact) -> list[dict]:
+    code = order.resource.get("code") or order.resource.get("codeCodeableConcept") or {}
+    return [c for c in code.get("coding") or [] if isinstance(c, dict)] if isinstance(code, dict) else []

@@ -1,0 +1,89 @@
+"""One typed settings object, read from environment variables (prefix ``CDS_``).
+
+Every knob of the service lives here so that the Dockerfile, ``make run`` and the tests configure the
+same thing the same way. Defaults are the safe production choice; development conveniences (plain
+http FHIR servers, no authentication) must be switched on explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # HTTP
+    max_request_bytes: int = 5 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ("*",)
+    public_base_url: str = ""  # how EHRs reach us (behind a proxy); used for JWT `aud`
+
+    # Outbound FHIR access (SSRF guard: only these base URL prefixes are ever contacted)
+    allowed_fhir_servers: tuple[str, ...] = ()
+    allow_insecure_fhir_http: bool = False
+    fhir_connect_timeout_s: float = 3.0
+    fhir_read_timeout_s: float = 10.0
+    fhir_max_pages: int = 20
+    fhir_max_resources: int = 5000
+    fhir_retries: int = 2
+    fhir_max_retry_after_s: float = 2.0
+    fhir_concurrency: int = 8
+
+    # Clinical windows
+    fever_lookback_days: int = 14
+    fever_threshold_celsius: float = 38.0
+    long_term_steroid_days: int = 90
+
+    # Authentication of calling EHRs (issue: trust). On unless explicitly turned off.
+    auth_required: bool = True
+    trusted_ehrs_file: Path | None = None
+    jwt_leeway_s: int = 30
+
+    # Logging
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``CDS_<FIELD>`` variables; unknown or malformed values fail loudly at start-up."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"CDS_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = getattr(cls, f.name, None)
+            try:
+                if isinstance(default, bool):
+                    values[f.name] = _bool(raw)
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                elif isinstance(default, tuple):
+                    values[f.name] = _split(raw)
+                elif f.name == "trusted_ehrs_file":
+                    values[f.name] = Path(raw) if raw else None
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise ValueError(f"CDS_{f.name.upper()}: {exc}") from exc
+        return cls(**values)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)

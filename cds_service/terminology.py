@@ -1,0 +1,68 @@
+"""Value sets: loaded once at start-up into sets keyed by (system, code).
+
+The files under ``knowledge/valuesets/`` are built from the curated terminology by
+``scripts/build_valuesets.py``; a file either lists codes by system (``compose``) or names other value
+sets to take the union of (``include``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+VALUESET_DIR = Path(__file__).parent / "knowledge" / "valuesets"
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    name: str
+    title: str
+    codes: frozenset[tuple[str, str]]
+
+    def __contains__(self, coding: object) -> bool:
+        return coding in self.codes
+
+    def matches(self, codings: Iterable[tuple[str, str]]) -> tuple[str, str] | None:
+        """The first of ``codings`` that is a member, or None."""
+        for coding in codings:
+            if coding in self.codes:
+                return coding
+        return None
+
+
+def _load_raw(directory: Path) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))}
+
+
+def load_valuesets(directory: Path = VALUESET_DIR) -> dict[str, ValueSet]:
+    raw = _load_raw(directory)
+    resolved: dict[str, ValueSet] = {}
+
+    def resolve(name: str, seen: tuple[str, ...] = ()) -> ValueSet:
+        if name in resolved:
+            return resolved[name]
+        if name in seen:
+            raise ValueError(f"value set include cycle: {' -> '.join((*seen, name))}")
+        if name not in raw:
+            raise KeyError(f"unknown value set {name!r}")
+        body = raw[name]
+        codes: set[tuple[str, str]] = set()
+        for system, entries in body.get("compose", {}).items():
+            codes.update((system, code) for code in entries)
+        for part in body.get("include", []):
+            codes |= resolve(part, (*seen, name)).codes
+        resolved[name] = ValueSet(name=name, title=body.get("title", name), codes=frozenset(codes))
+        return resolved[name]
+
+    for name in raw:
+        resolve(name)
+    return resolved
+
+
+@cache
+def valuesets() -> dict[str, ValueSet]:
+    """The packaged value sets, read once per process."""
+    return load_valuesets()

@@ -1,0 +1,175 @@
+"""Build the service's value set files from the curated terminology in ../shared.
+
+The service ships its own copy of every code it matches on (cds_service/knowledge/valuesets/), so a
+deployment never needs the shared folder. Run this script again when the curated terminology
+changes, then review the diff: it is the clinical content of the service.
+
+    python scripts/build_valuesets.py [--shared ../shared]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "cds_service" / "knowledge" / "valuesets"
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+CPT = "http://www.ama-assn.org/go/cpt"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+HCPCS_FHIR = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+
+VSAC = {
+    "cancer": "ValueSet-2.16.840.1.113762.1.4.1111.161.json",
+    "urinary_retention": "ValueSet-2.16.840.1.113762.1.4.1164.52.json",
+    "opioids": "ValueSet-2.16.840.1.113762.1.4.1196.226.json",
+    "weight_loss": "ValueSet-2.16.840.1.113762.1.4.1248.177.json",
+    "malignant_bone_disease": "ValueSet-2.16.840.1.113762.1.4.1248.24.json",
+    "osteoporosis": "ValueSet-2.16.840.1.113762.1.4.1248.256.json",
+    "ankylosing_spondylitis": "ValueSet-2.16.840.1.113883.3.464.1003.113.12.1045.json",
+    "osteoporosis_with_fracture": "ValueSet-2.16.840.1.113883.3.464.1003.113.12.1050.json",
+    "neurologic_impairment": "ValueSet-2.16.840.1.113883.3.464.1003.114.12.1012.json",
+    "hiv": "ValueSet-2.16.840.1.113883.3.464.1003.120.12.1003.json",
+    "transplant": "ValueSet-2.16.840.1.113883.3.464.1003.198.12.1075.json",
+    "physical_therapy_evaluation": "ValueSet-2.16.840.1.113883.3.526.3.1022.json",
+    "immunocompromised": "ValueSet-2.16.840.1.113883.3.666.5.1940.json",
+}
+
+# Value sets built from rows of codes.csv: name -> (title, [(category, system or None, codes or None)]).
+# A None list takes every row of that category.
+CURATED: dict[str, tuple[str, list[tuple[str, str | None, list[str] | None]]]] = {
+    "low_back_pain": ("Low back pain diagnoses", [("lbp_dx", None, None)]),
+    "cauda_equina": (
+        "Cauda equina syndrome and saddle anaesthesia",
+        [("redflag", None, ["G83.4", "192970008", "782388003", "16846261000119106", "449813001", "782390002"])],
+    ),
+    "urinary_retention_curated": (
+        "Urinary retention",
+        [("redflag", None, ["R33.8", "R33.9", "267064002", "236648008"])],
+    ),
+    "bowel_bladder_dysfunction": (
+        "Bowel or bladder dysfunction",
+        [("redflag", None, ["R32", "R15.9", "N31.9", "K59.2"])],
+    ),
+    "neurologic_deficit_curated": (
+        "Focal neurological deficit",
+        [("redflag", None, ["M21.371", "M21.372", "M21.379", "R20.0", "R20.2"])],
+    ),
+    "spinal_infection": (
+        "Vertebral osteomyelitis, discitis, epidural abscess",
+        [("redflag", None, ["G06.1", "M46.26", "M46.27", "M46.36", "M46.46", "M46.47", "203241002", "444760002"])],
+    ),
+    "fever": ("Fever", [("redflag", None, ["R50.9", "386661006"])]),
+    "iv_drug_use": ("Opioid use disorder (injection drug use risk)", [("redflag", None, ["F11.20", "F11.90"])]),
+    "immunodeficiency": ("Immunodeficiency", [("redflag", None, ["D84.821", "D84.9"])]),
+    "long_term_steroids": ("Long-term systemic steroid use", [("redflag", None, ["Z79.52"])]),
+    "malignancy_curated": (
+        "Malignancy and bone metastasis",
+        [("redflag", None, ["C79.51", "94222008", "866087009", "363346000"])],
+    ),
+    "weight_loss_curated": ("Unexplained weight loss", [("redflag", None, ["R63.4", "422868009", "448765001"])]),
+    "vertebral_fracture": (
+        "Vertebral fracture",
+        [("redflag", None, ["M48.56XA", "S32.000A", "M80.08XA", "15724005", "1734006", "203450003"])],
+    ),
+    "axial_spondyloarthritis": ("Axial spondyloarthritis", [("axspa", None, None)]),
+    "lumbar_imaging_curated": (
+        "Lumbar spine imaging (SNOMED CT procedures, CPT 721xx)",
+        [("imaging", None, None), ("cpt", CPT, ["72100", "72110", "72114", "72120", "72131", "72132", "72133", "72148", "72149", "72158"])],
+    ),
+    "epidural_injection": ("Epidural steroid injection, lumbar", [("cpt", CPT, ["62322", "62323", "64483", "64484"])]),
+    "facet_injection": ("Facet joint injection, lumbar", [("cpt", CPT, ["64493", "64494", "64495"])]),
+    "radiofrequency_ablation": ("Radiofrequency ablation of facet nerves, lumbar", [("cpt", CPT, ["64635", "64636"])]),
+    "trigger_point_injection": ("Trigger point injection", [("cpt", CPT, ["20552", "20553"])]),
+    "tens": ("TENS", [("cpt", CPT, ["64550"]), ("tens_hcpcs", None, None)]),
+    "lumbar_support": ("Lumbar support / lumbar-sacral orthosis", [("hcpcs_orthosis", None, None), ("conservative", None, ["77476009"])]),
+    "ibuprofen": ("Ibuprofen", [("meds", None, ["5640", "310965", "197805", "197806", "197807", "206905"])]),
+    "nsaid": ("NSAIDs (ibuprofen, naproxen)", [("meds", None, ["5640", "310965", "197805", "197806", "197807", "206905", "7258", "849574"])]),
+    "duloxetine": ("Duloxetine", [("meds", None, ["72625", "596926", "596930", "596934"])]),
+    "startback": ("STarT Back Screening Tool", [("startback", None, None)]),
+    "exercise_therapy": ("Exercise therapy and physiotherapy", [("conservative", None, ["229065009", "390864007", "308447003", "444831000124102", "91251008", "229064008"])]),
+}
+
+# Value sets that are unions of others, so a rule can ask one question.
+UNIONS = {
+    "urinary_retention_all": ["urinary_retention_curated", "urinary_retention"],
+    "neurologic_deficit": ["neurologic_deficit_curated", "neurologic_impairment"],
+    "malignancy": ["malignancy_curated", "cancer", "malignant_bone_disease"],
+    "weight_loss_all": ["weight_loss_curated", "weight_loss"],
+    "immunosuppression": ["immunodeficiency", "hiv", "immunocompromised", "transplant"],
+    "fracture": ["vertebral_fracture", "osteoporosis_with_fracture"],
+    "axial_spondyloarthritis_all": ["axial_spondyloarthritis", "ankylosing_spondylitis"],
+}
+
+
+def normalise_system(system: str) -> str:
+    # The CSV names HCPCS by the CMS web page; FHIR data use the http form of the same URI.
+    return HCPCS_FHIR if system == HCPCS else system
+
+
+def write(name: str, title: str, source: str, codes: dict[str, dict[str, str]]) -> None:
+    body = {
+        "name": name,
+        "title": title,
+        "source": source,
+        "compose": {system: dict(sorted(entries.items())) for system, entries in sorted(codes.items())},
+    }
+    (OUT / f"{name}.json").write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    args = parser.parse_args()
+    terminology = args.shared / "reference" / "terminology"
+    OUT.mkdir(parents=True, exist_ok=True)
+    built: dict[str, dict[str, dict[str, str]]] = {}
+
+    for name, filename in VSAC.items():
+        data = json.loads((terminology / "vsac" / filename).read_text())
+        codes: dict[str, dict[str, str]] = defaultdict(dict)
+        for entry in data["expansion"]["contains"]:
+            codes[normalise_system(entry["system"])][entry["code"]] = entry.get("display", "")
+        built[name] = codes
+        write(name, data.get("title") or data["name"], f"VSAC {data['url']} version {data.get('version')}", codes)
+
+    rows = list(csv.DictReader((terminology / "codes.csv").open()))
+    for name, (title, selectors) in CURATED.items():
+        codes = defaultdict(dict)
+        for category, system, wanted in selectors:
+            for row in rows:
+                if row["category"] != category or (system and row["system"] != system):
+                    continue
+                if wanted is None or row["code"] in wanted:
+                    codes[normalise_system(row["system"])][row["code"]] = row["display"]
+        if name == "lumbar_imaging_curated":
+            codes = add_lumbar_loinc(terminology, rows, codes)
+        built[name] = codes
+        write(name, title, "shared/reference/terminology/codes.csv (curated)", codes)
+
+    for name, parts in UNIONS.items():
+        missing = [part for part in parts if part not in built]
+        if missing:
+            raise SystemExit(f"union {name} names unknown value sets: {missing}")
+        body = {"name": name, "title": "union of " + ", ".join(parts), "include": parts}
+        (OUT / f"{name}.json").write_text(json.dumps(body, indent=1) + "\n")
+
+
+def add_lumbar_loinc(terminology: Path, rows: list[dict[str, str]], codes: dict) -> dict:
+    """Diagnostic XR, CT and MR of the lumbar spine; procedure guidance and angiography are not imaging orders."""
+    for row in csv.DictReader((terminology / "loinc-lumbar-spine-imaging.csv").open()):
+        if row["modality"] in {"XR", "CT", "MR"} and "guidance" not in row["display"].lower():
+            codes[row["system"]][row["code"]] = row["display"]
+    for row in rows:
+        if row["category"] == "imaging_loinc" and "guidance" not in row["display"].lower() and "epidural" not in row["display"].lower():
+            codes[row["system"]][row["code"]] = row["display"]
+    return codes
+
+
+if __name__ == "__main__":
+    main()
