@@ -51,7 +51,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         "pipeline": HookPipeline(settings, assembler, kb),
     }
     if not settings.auth_required:
-        log.warning("AUTHENTICATION IS OFF: any caller can invoke these services (development setting CDS_AUTH_REQUIRED=false)")
+        log.warning(
+            "AUTHENTICATION IS OFF: any caller can invoke these services (development setting CDS_AUTH_REQUIRED=false)"
+        )
 
     app.register_blueprint(api)
     _register_http_behaviour(app, settings)
@@ -143,7 +145,9 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(exc.code or 500, "invalid")
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(
+            exc.code or 500, "invalid"
+        )
         messages = {
             404: "no such endpoint; discovery is at /cds-services",
             405: f"method {request.method} is not allowed here",

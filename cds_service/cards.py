@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from .fhir_models import model_for
-from .record import Order
+from .record import Order, OrderFact
 from .rules.findings import BackPainEpisode, Finding
+from .terminology import display_for, valuesets
 
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
 SUMMARY_LIMIT = 140
@@ -62,7 +63,7 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
         "source": {
             "label": citation["label"],
             "url": citation["url"],
-            "topic": {"system": cards["topic_system"], "code": finding.rule, "display": spec["topic_display"]},
+            "topic": {"system": cards["topic_system"], "code": spec["topic_code"], "display": spec["topic_display"]},
         },
     }
     suggestions = [s for s in (_suggestion(s, finding, ctx, fields) for s in spec.get("suggestions", [])) if s]
@@ -112,8 +113,10 @@ def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[st
 def _order_label(order: Order | None) -> str:
     if order is None:
         return "No order"
-    concept = getattr(order, "code", None) or getattr(order, "medication", None)
-    return concept.label() if concept else order.ref
+    concept = order.code if isinstance(order, OrderFact) else order.medication
+    if concept.text:
+        return concept.text
+    return display_for(concept.codings, valuesets().values()) or concept.label()
 
 
 def _episode_text(episode: BackPainEpisode | None) -> str:
@@ -121,7 +124,9 @@ def _episode_text(episode: BackPainEpisode | None) -> str:
         return "low back pain"
     if episode.onset is None:
         return "low back pain (onset not recorded, so its duration is unknown)"
-    return f"{episode.phase} low back pain (onset {episode.onset.date().isoformat()}, {episode.weeks:.0f} weeks ago)"
+    assert episode.weeks is not None
+    ago = f"{episode.weeks * 7:.0f} days" if episode.weeks < 2 else f"{episode.weeks:.0f} weeks"
+    return f"{episode.phase} low back pain (onset {episode.onset.date().isoformat()}, {ago} ago)"
 
 
 def _bullets(items: list[str] | tuple[str, ...]) -> str:

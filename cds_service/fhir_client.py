@@ -106,7 +106,9 @@ class FhirClient:
         url = urljoin(base + "/", query)
         return self.follow(base, self.read_json(url, token), token, requests_made=1)
 
-    def follow(self, base: str, bundle: Mapping[str, Any], token: str | None, *, requests_made: int = 0) -> SearchResult:
+    def follow(
+        self, base: str, bundle: Mapping[str, Any], token: str | None, *, requests_made: int = 0
+    ) -> SearchResult:
         """Collect a searchset's resources, fetching further pages from ``base`` only."""
         resources: list[dict[str, Any]] = []
         pages = 1

@@ -62,7 +62,9 @@ class PatientDataAssembler:
         self.executor = executor
         self.selector = selector
 
-    def assemble(self, service: CdsService, request: HookRequest, allowed_servers: tuple[str, ...] | None = None) -> rec.PatientRecord:
+    def assemble(
+        self, service: CdsService, request: HookRequest, allowed_servers: tuple[str, ...] | None = None
+    ) -> rec.PatientRecord:
         base: str | None = None
         if request.fhir_server is not None:
             # Refuse a disallowed server before anything is sent, whether or not we end up needing it.
@@ -79,8 +81,10 @@ class PatientDataAssembler:
                 raw[key.name] = list(rec.iter_resources(value))
                 continue
             if base is None:
-                why = "prefetch has further pages but no fhirServer was given" if needs_paging else (
-                    "not prefetched and no fhirServer was given"
+                why = (
+                    "prefetch has further pages but no fhirServer was given"
+                    if needs_paging
+                    else ("not prefetched and no fhirServer was given")
                 )
                 self._unobtainable(key, request.hook, why, missing, gaps)
                 continue
@@ -97,7 +101,9 @@ class PatientDataAssembler:
                 self._unobtainable(key, request.hook, exc.reason, missing, gaps)
                 continue
             if result.truncated:
-                gaps.append(rec.DataGap(key.purpose, f"only the first {len(result.resources)} resources were checked"))
+                gaps.append(
+                    rec.DataGap(key.name, key.purpose, f"only the first {len(result.resources)} resources were checked")
+                )
             raw[key.name] = result.resources
 
         if missing:
@@ -110,9 +116,11 @@ class PatientDataAssembler:
         if key.is_required(hook):
             missing.append(Unobtainable(key.name, key.purpose, reason))
         else:
-            gaps.append(rec.DataGap(key.purpose, reason))
+            gaps.append(rec.DataGap(key.name, key.purpose, reason))
 
-    def _build(self, request: HookRequest, raw: Mapping[str, list[dict[str, Any]]], gaps: list[rec.DataGap]) -> rec.PatientRecord:
+    def _build(
+        self, request: HookRequest, raw: Mapping[str, list[dict[str, Any]]], gaps: list[rec.DataGap]
+    ) -> rec.PatientRecord:
         conditions, observations, orders, medications = [], [], [], []
         patient = None
         for resources in raw.values():

@@ -167,6 +167,7 @@ Order = OrderFact | MedicationFact
 class DataGap:
     """Something the rules would have looked at but could not: said on the card, never guessed."""
 
+    key: str  # the prefetch key, e.g. "observations"
     what: str
     reason: str
 
@@ -300,7 +301,9 @@ def observation_fact(resource: Mapping[str, Any]) -> ObservationFact:
     for comp in resource.get("component") or []:
         if isinstance(comp, Mapping):
             c_quantity, c_code, c_integer = _value_fields(comp)
-            components.append(ObservationComponentFact(Concept.from_json(comp.get("code")), c_quantity, c_code, c_integer))
+            components.append(
+                ObservationComponentFact(Concept.from_json(comp.get("code")), c_quantity, c_code, c_integer)
+            )
     effective = (
         parse_datetime(resource.get("effectiveDateTime"))
         or parse_datetime(resource.get("effectiveInstant"))
@@ -324,7 +327,11 @@ def observation_fact(resource: Mapping[str, Any]) -> ObservationFact:
 def order_fact(resource: Mapping[str, Any], *, is_draft: bool) -> OrderFact:
     reasons = tuple(Concept.from_json(r) for r in resource.get("reasonCode") or [])
     reason_refs = tuple(ref for r in resource.get("reasonReference") or [] if (ref := _reference(r)))
-    code = resource.get("code") if resource.get("resourceType") == "ServiceRequest" else resource.get("codeCodeableConcept")
+    code = (
+        resource.get("code")
+        if resource.get("resourceType") == "ServiceRequest"
+        else resource.get("codeCodeableConcept")
+    )
     return OrderFact(
         ref=ref_of(resource),
         resource_type=str(resource.get("resourceType")),
@@ -395,7 +402,9 @@ def medication_fact(resource: Mapping[str, Any], *, is_draft: bool) -> Medicatio
 
 def patient_fact(resource: Mapping[str, Any]) -> PatientFact:
     birth = parse_datetime(resource.get("birthDate"))
-    return PatientFact(id=str(resource.get("id", "")), birth_date=birth.date() if birth else None, gender=resource.get("gender"))
+    return PatientFact(
+        id=str(resource.get("id", "")), birth_date=birth.date() if birth else None, gender=resource.get("gender")
+    )
 
 
 def iter_resources(bundle_or_resource: Any) -> Iterable[Mapping[str, Any]]:

@@ -8,8 +8,8 @@ sets to take the union of (``include``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -21,6 +21,7 @@ class ValueSet:
     name: str
     title: str
     codes: frozenset[tuple[str, str]]
+    displays: Mapping[tuple[str, str], str] = field(default_factory=dict, compare=False, repr=False)
 
     def __contains__(self, coding: object) -> bool:
         return coding in self.codes
@@ -49,17 +50,26 @@ def load_valuesets(directory: Path = VALUESET_DIR) -> dict[str, ValueSet]:
         if name not in raw:
             raise KeyError(f"unknown value set {name!r}")
         body = raw[name]
-        codes: set[tuple[str, str]] = set()
+        displays: dict[tuple[str, str], str] = {}
         for system, entries in body.get("compose", {}).items():
-            codes.update((system, code) for code in entries)
+            displays.update(((system, code), display) for code, display in entries.items())
         for part in body.get("include", []):
-            codes |= resolve(part, (*seen, name)).codes
-        resolved[name] = ValueSet(name=name, title=body.get("title", name), codes=frozenset(codes))
+            displays.update(resolve(part, (*seen, name)).displays)
+        resolved[name] = ValueSet(name, body.get("title", name), frozenset(displays), displays)
         return resolved[name]
 
     for name in raw:
         resolve(name)
     return resolved
+
+
+def display_for(codings: Iterable[tuple[str, str]], sets: Iterable[ValueSet]) -> str | None:
+    """A human name for a coded concept that arrived without display text."""
+    for coding in codings:
+        for valueset in sets:
+            if valueset.displays.get(coding):
+                return valueset.displays[coding]
+    return None
 
 
 @cache

@@ -80,19 +80,31 @@ CURATED: dict[str, tuple[str, list[tuple[str, str | None, list[str] | None]]]] =
     "axial_spondyloarthritis": ("Axial spondyloarthritis", [("axspa", None, None)]),
     "lumbar_imaging_curated": (
         "Lumbar spine imaging (SNOMED CT procedures, CPT 721xx)",
-        [("imaging", None, None), ("cpt", CPT, ["72100", "72110", "72114", "72120", "72131", "72132", "72133", "72148", "72149", "72158"])],
+        [
+            ("imaging", None, None),
+            ("cpt", CPT, ["72100", "72110", "72114", "72120", "72131", "72132", "72133", "72148", "72149", "72158"]),
+        ],
     ),
     "epidural_injection": ("Epidural steroid injection, lumbar", [("cpt", CPT, ["62322", "62323", "64483", "64484"])]),
     "facet_injection": ("Facet joint injection, lumbar", [("cpt", CPT, ["64493", "64494", "64495"])]),
     "radiofrequency_ablation": ("Radiofrequency ablation of facet nerves, lumbar", [("cpt", CPT, ["64635", "64636"])]),
     "trigger_point_injection": ("Trigger point injection", [("cpt", CPT, ["20552", "20553"])]),
     "tens": ("TENS", [("cpt", CPT, ["64550"]), ("tens_hcpcs", None, None)]),
-    "lumbar_support": ("Lumbar support / lumbar-sacral orthosis", [("hcpcs_orthosis", None, None), ("conservative", None, ["77476009"])]),
+    "lumbar_support": (
+        "Lumbar support / lumbar-sacral orthosis",
+        [("hcpcs_orthosis", None, None), ("conservative", None, ["77476009"])],
+    ),
     "ibuprofen": ("Ibuprofen", [("meds", None, ["5640", "310965", "197805", "197806", "197807", "206905"])]),
-    "nsaid": ("NSAIDs (ibuprofen, naproxen)", [("meds", None, ["5640", "310965", "197805", "197806", "197807", "206905", "7258", "849574"])]),
+    "nsaid": (
+        "NSAIDs (ibuprofen, naproxen)",
+        [("meds", None, ["5640", "310965", "197805", "197806", "197807", "206905", "7258", "849574"])],
+    ),
     "duloxetine": ("Duloxetine", [("meds", None, ["72625", "596926", "596930", "596934"])]),
     "startback": ("STarT Back Screening Tool", [("startback", None, None)]),
-    "exercise_therapy": ("Exercise therapy and physiotherapy", [("conservative", None, ["229065009", "390864007", "308447003", "444831000124102", "91251008", "229064008"])]),
+    "exercise_therapy": (
+        "Exercise therapy and physiotherapy",
+        [("conservative", None, ["229065009", "390864007", "308447003", "444831000124102", "91251008", "229064008"])],
+    ),
 }
 
 # Value sets that are unions of others, so a rule can ask one question.
@@ -166,7 +178,11 @@ def add_lumbar_loinc(terminology: Path, rows: list[dict[str, str]], codes: dict)
         if row["modality"] in {"XR", "CT", "MR"} and "guidance" not in row["display"].lower():
             codes[row["system"]][row["code"]] = row["display"]
     for row in rows:
-        if row["category"] == "imaging_loinc" and "guidance" not in row["display"].lower() and "epidural" not in row["display"].lower():
+        if (
+            row["category"] == "imaging_loinc"
+            and "guidance" not in row["display"].lower()
+            and "epidural" not in row["display"].lower()
+        ):
             codes[row["system"]][row["code"]] = row["display"]
     return codes
 

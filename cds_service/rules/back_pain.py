@@ -19,7 +19,9 @@ from .knowledge import Knowledge
 WEEK_SECONDS = 7 * 24 * 3600
 
 
-def back_pain_episode(record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime) -> BackPainEpisode | None:
+def back_pain_episode(
+    record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime
+) -> BackPainEpisode | None:
     lbp = kb.vs("low_back_pain")
     conditions = [c for c in record.conditions if c.is_active and lbp.matches(c.code.codings)]
     lbp_refs = {c.ref for c in conditions}

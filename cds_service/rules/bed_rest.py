@@ -15,4 +15,6 @@ RULE = "lbp-bed-rest"
 
 
 def bed_rest_ordered(order: Order, episode: BackPainEpisode) -> Finding:
-    return Finding(rule=RULE, indicator="warning", target=order, episode=episode, evidence=(order.ref, *episode.evidence))
+    return Finding(
+        rule=RULE, indicator="warning", target=order, episode=episode, evidence=(order.ref, *episode.evidence)
+    )

@@ -16,6 +16,8 @@ from .findings import BackPainEpisode, Finding
 
 RULE = "lbp-imaging-no-red-flag"
 SIX_WEEKS = 6.0
+# Where red flags are read from: a gap in any of these is named on the card.
+RED_FLAG_SOURCES = frozenset({"conditions", "observations", "medicationRequests"})
 
 
 def imaging_without_red_flags(
@@ -29,6 +31,6 @@ def imaging_without_red_flags(
         episode=episode,
         evidence=(order.ref, *episode.evidence),
         checked=checked,
-        not_checked=tuple(f"{gap.what}: {gap.reason}" for gap in record.gaps),
+        not_checked=tuple(f"{gap.what}: {gap.reason}" for gap in record.gaps if gap.key in RED_FLAG_SOURCES),
         facts={"phase": "early" if early else "late"},
     )

@@ -45,10 +45,14 @@ def find_red_flags(
 
 
 def _flag(category: RedFlagCategory, signal: RedFlagSignal, evidence: str, description: str) -> RedFlag:
-    return RedFlag(category.id, category.label, category.indicator, category.advice, signal.label, evidence, description)
+    return RedFlag(
+        category.id, category.label, category.indicator, category.advice, signal.label, evidence, description
+    )
 
 
-def _coded(category: RedFlagCategory, signal: RedFlagSignal, record: PatientRecord, orders: list[Order]) -> list[RedFlag]:
+def _coded(
+    category: RedFlagCategory, signal: RedFlagSignal, record: PatientRecord, orders: list[Order]
+) -> list[RedFlag]:
     vs = signal.valueset
     if vs is None:
         return []

@@ -1,0 +1,214 @@
+"""``cds-service``: serve, load fixtures into a FHIR server, call a hook, or run the whole thing locally.
+
+    cds-service serve [--host H] [--port P] [--workers N]
+    cds-service load-fixtures --fhir-server URL [--token T] [--dir DIR]
+    cds-service call HOOK --patient ID --fhir-server URL [--token T] [--draft-order FILE] [--service URL]
+    cds-service dev [--port P]          # local FHIR server + fixtures + service (what `make run` does)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .fixtures import DEFAULT_DIR, fixture_paths, load_bundle
+
+SERVICE_FOR_HOOK = {"patient-view": "lbp-patient-view", "order-select": "lbp-order-select", "order-sign": "lbp-order-sign"}
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+
+
+def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
+    """The one production server command: the Dockerfile, `serve` and the tests all run this."""
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--timeout", "30",
+        "--graceful-timeout", "10",
+        "--error-logfile", "-",
+        "cds_service.wsgi:app",
+    ]  # fmt: skip
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    command = gunicorn_command(args.host, args.port, args.workers)
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+def load_fixtures(fhir_server: str, token: str | None, directory: Path) -> list[str]:
+    """POST every fixture as a transaction Bundle; returns the patient ids loaded."""
+    headers = dict(FHIR_JSON)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    loaded = []
+    for path in fixture_paths(directory):
+        bundle = load_bundle(path)
+        response = requests.post(fhir_server.rstrip("/"), json=bundle, headers=headers, timeout=30)
+        if response.status_code >= 300:
+            raise SystemExit(f"{path.name}: the FHIR server answered HTTP {response.status_code}: {response.text[:500]}")
+        loaded.append(path.stem)
+    return loaded
+
+
+def cmd_load_fixtures(args: argparse.Namespace) -> int:
+    for patient in load_fixtures(args.fhir_server, args.token, Path(args.dir)):
+        print(f"loaded Patient/{patient}")
+    return 0
+
+
+def build_request(hook: str, patient: str, fhir_server: str | None, token: str | None, draft_orders: Any) -> dict:
+    """A CDS Hooks 2.0 request with no prefetch: the service fetches what it needs from fhir_server."""
+    context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": patient}
+    if hook in {"order-select", "order-sign"}:
+        bundle = draft_orders or {"resourceType": "Bundle", "type": "collection", "entry": []}
+        if bundle.get("resourceType") != "Bundle":
+            bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": bundle}]}
+        context["draftOrders"] = bundle
+        if hook == "order-select":
+            context["selections"] = [
+                f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle.get("entry", []) if "id" in e["resource"]
+            ]
+    body: dict[str, Any] = {"hookInstance": str(uuid.uuid4()), "hook": hook, "context": context}
+    if fhir_server:
+        body["fhirServer"] = fhir_server
+        if token:
+            body["fhirAuthorization"] = {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.read",
+                "subject": "cds-service",
+            }
+    return body
+
+
+def format_cards(answer: dict) -> str:
+    cards = answer.get("cards", [])
+    if not cards:
+        return "No cards: nothing to advise for this patient and these orders."
+    lines = []
+    for card in cards:
+        lines.append(f"[{card['indicator'].upper()}] {card['summary']}")
+        lines.append(f"  source: {card['source']['label']} <{card['source'].get('url', '')}>")
+        for suggestion in card.get("suggestions", []):
+            actions = ", ".join(a["type"] for a in suggestion.get("actions", []))
+            lines.append(f"  suggestion: {suggestion['label']} ({actions})")
+        for reason in card.get("overrideReason", []):
+            lines.append(f"  override reason: {reason['display']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    draft = json.loads(Path(args.draft_order).read_text()) if args.draft_order else None
+    body = build_request(args.hook, args.patient, args.fhir_server, args.token, draft)
+    url = f"{args.service.rstrip('/')}/cds-services/{SERVICE_FOR_HOOK[args.hook]}"
+    response = requests.post(url, json=body, timeout=30)
+    if args.json or response.status_code != 200:
+        print(json.dumps(response.json() if response.content else {}, indent=2))
+        return 0 if response.status_code == 200 else 1
+    print(format_cards(response.json()))
+    return 0
+
+
+def _wait_for(url: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up within {timeout_s:.0f} s")
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from .local_fhir import LocalFhirServer
+
+    problem = LocalFhirServer.available()
+    if problem:
+        raise SystemExit(f"cannot start the local FHIR server: {problem}")
+    # SIGTERM (e.g. from a supervisor) stops both servers the same way Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    fhir = LocalFhirServer(port=args.fhir_port)
+    base = fhir.start()
+    load_fixtures(base, None, DEFAULT_DIR)
+    env = {
+        **os.environ,
+        "CDS_AUTH_REQUIRED": "false",
+        "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
+        "CDS_ALLOWED_FHIR_SERVERS": base,
+    }
+    service = subprocess.Popen(gunicorn_command("127.0.0.1", args.port, 2), env=env)
+    try:
+        _wait_for(f"http://127.0.0.1:{args.port}/healthz")
+        draft = DEFAULT_DIR / "draft-orders" / "lumbar-mri.json"
+        print(
+            f"\nLocal FHIR server:  {base}  (fixture patients loaded)\n"
+            f"CDS discovery:      http://127.0.0.1:{args.port}/cds-services\n\n"
+            "Fire order-sign for a lumbar MRI on the uncomplicated acute low back pain patient:\n\n"
+            f"  .venv/bin/cds-service call order-sign --patient lbp-acute --fhir-server {base} "
+            f"--draft-order {draft.relative_to(Path.cwd()) if draft.is_relative_to(Path.cwd()) else draft} "
+            f"--service http://127.0.0.1:{args.port}\n\n"
+            "Ctrl-C stops both servers.\n",
+            flush=True,
+        )
+        service.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.terminate()
+        service.wait(timeout=15)
+        fhir.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cds-service", description="Low back pain CDS Hooks service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the production server (gunicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("CDS_WORKERS", "2")))
+    serve.set_defaults(func=cmd_serve)
+
+    load = sub.add_parser("load-fixtures", help="POST every fixture patient to a FHIR R4 server")
+    load.add_argument("--fhir-server", required=True)
+    load.add_argument("--token")
+    load.add_argument("--dir", default=str(DEFAULT_DIR))
+    load.set_defaults(func=cmd_load_fixtures)
+
+    call = sub.add_parser("call", help="send one hook request to a running service and print the cards")
+    call.add_argument("hook", choices=sorted(SERVICE_FOR_HOOK))
+    call.add_argument("--patient", required=True)
+    call.add_argument("--fhir-server", required=True)
+    call.add_argument("--token")
+    call.add_argument("--draft-order", help="a FHIR resource or Bundle (JSON file) to send as draftOrders")
+    call.add_argument("--service", default="http://127.0.0.1:8000")
+    call.add_argument("--json", action="store_true", help="print the raw response")
+    call.set_defaults(func=cmd_call)
+
+    dev = sub.add_parser("dev", help="local FHIR server with fixtures + the service, for trying it out")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--fhir-port", type=int, default=8080)
+    dev.set_defaults(func=cmd_dev)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Shared fixtures: the app under test, fixture patients, scenarios, and the real local FHIR server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_service.app import create_app
+from cds_service.cli import load_fixtures
+from cds_service.fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
+from cds_service.local_fhir import LocalFhirServer
+from cds_service.protocol import load_services
+from cds_service.settings import Settings
+
+from .fhir_search import search
+
+FIXTURES = DEFAULT_DIR
+FAKE_FHIR = "https://ehr.example.org/fhir"
+TOKEN = "test-access-token-7d41c0f2"
+
+
+def dev_settings(**overrides: Any) -> Settings:
+    base = Settings(auth_required=False, allowed_fhir_servers=(FAKE_FHIR,), fhir_retries=1)
+    return base.with_overrides(**overrides)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return dev_settings()
+
+
+@pytest.fixture
+def app(settings: Settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def patient_resources(patient: str) -> list[dict[str, Any]]:
+    return list(resources(load_bundle(FIXTURES / f"{patient}.json")))
+
+
+def draft_orders(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / "draft-orders" / f"{name}.json").read_text())
+
+
+def scenarios() -> list[dict[str, Any]]:
+    return json.loads((FIXTURES / "scenarios.json").read_text())["scenarios"]
+
+
+SERVICES = load_services()
+SERVICE_FOR_HOOK = {s.hook: s for s in SERVICES.values()}
+
+
+def hook_request(
+    hook: str,
+    patient: str,
+    *,
+    drafts: str | None = None,
+    selections: list[str] | None = None,
+    prefetch: str = "full",
+    fhir_server: str | None = None,
+    token: str | None = TOKEN,
+) -> dict[str, Any]:
+    """A CDS Hooks request for a fixture patient; prefetch is "full" (answered from the fixture) or "none"."""
+    context: dict[str, Any] = {"userId": "Practitioner/dr-1", "patientId": patient, "encounterId": "enc-1"}
+    if hook != "patient-view":
+        bundle = draft_orders(drafts) if drafts else {"resourceType": "Bundle", "entry": []}
+        context["draftOrders"] = bundle
+        if hook == "order-select":
+            context["selections"] = selections or [
+                f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]
+            ]
+    body: dict[str, Any] = {"hook": hook, "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": context}
+    if prefetch == "full":
+        pool = patient_resources(patient)
+        service = SERVICE_FOR_HOOK[hook]
+        body["prefetch"] = {key.name: search(pool, key.render(context)) for key in service.prefetch}
+    if fhir_server:
+        body["fhirServer"] = fhir_server
+        if token:
+            body["fhirAuthorization"] = {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.read",
+                "subject": "lbp-cds",
+            }
+    return body
+
+
+@pytest.fixture(scope="session")
+def local_fhir() -> Iterator[LocalFhirServer]:
+    """The real FHIR R4 server (Node + Medplum), with every fixture patient loaded and a bearer token required."""
+    problem = LocalFhirServer.available()
+    if problem:
+        pytest.fail(f"integration tests need the local FHIR server: {problem} (make test installs it)")
+    server = LocalFhirServer(token=TOKEN)
+    server.start()
+    load_fixtures(server.base_url, TOKEN, FIXTURES)
+    yield server
+    server.stop()
+
+
+def all_fixture_patients() -> list[str]:
+    return [p.stem for p in fixture_paths(FIXTURES)]

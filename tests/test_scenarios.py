@@ -1,0 +1,73 @@
+"""Golden clinical scenarios (fhir_fixtures/scenarios.json), each run three ways with the same expected cards:
+full prefetch; no prefetch with a stubbed FHIR server (`responses`); no prefetch against the real local FHIR server."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import responses
+
+from cds_service.app import create_app
+
+from .cards_view import card_view, red_flag_categories_named
+from .conftest import FAKE_FHIR, SERVICE_FOR_HOOK, TOKEN, dev_settings, hook_request, patient_resources, scenarios
+from .fhir_search import path_and_query, search
+
+SCENARIOS = scenarios()
+IDS = [s["name"] for s in SCENARIOS]
+
+
+def _request(scenario: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    return hook_request(
+        scenario["hook"],
+        scenario["patient"],
+        drafts=scenario.get("draft_orders"),
+        selections=scenario.get("selections"),
+        **kwargs,
+    )
+
+
+def _check(scenario: dict[str, Any], response: Any) -> None:
+    assert response.status_code == 200, response.get_json()
+    cards = response.get_json()["cards"]
+    expected = [{k: e[k] for k in ("rule", "indicator", "actions")} for e in scenario["expect"]]
+    assert [card_view(c) for c in cards] == expected
+    for card, want in zip(cards, scenario["expect"], strict=True):
+        if "red_flags" in want:
+            assert set(want["red_flags"]) <= red_flag_categories_named(card)
+
+
+def _service_url(scenario: dict[str, Any]) -> str:
+    return f"/cds-services/{SERVICE_FOR_HOOK[scenario['hook']].id}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_scenario_with_full_prefetch(client, scenario):
+    _check(scenario, client.post(_service_url(scenario), json=_request(scenario, prefetch="full")))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+@responses.activate
+def test_scenario_without_prefetch_from_stubbed_fhir_server(client, scenario):
+    pool = patient_resources(scenario["patient"])
+
+    def answer(request):
+        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+        return 200, {"Content-Type": "application/fhir+json"}, __import__("json").dumps(
+            search(pool, path_and_query(request.url, FAKE_FHIR))
+        )
+
+    responses.add_callback(responses.GET, re.compile(re.escape(FAKE_FHIR) + r"/.*"), callback=answer)
+    body = _request(scenario, prefetch="none", fhir_server=FAKE_FHIR)
+    _check(scenario, client.post(_service_url(scenario), json=body))
+    assert len(responses.calls) == len(SERVICE_FOR_HOOK[scenario["hook"]].prefetch)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_scenario_without_prefetch_from_real_fhir_server(local_fhir, scenario):
+    app = create_app(dev_settings(allow_insecure_fhir_http=True, allowed_fhir_servers=(local_fhir.base_url,)))
+    body = _request(scenario, prefetch="none", fhir_server=local_fhir.base_url)
+    _check(scenario, app.test_client().post(_service_url(scenario), json=body))
