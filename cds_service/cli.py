@@ -1,9 +1,9 @@
 """``cds-service``: serve, load fixtures into a FHIR server, call a hook, or run the whole thing locally.
 
-    cds-service serve [--host H] [--port P] [--workers N]
-    cds-service load-fixtures --fhir-server URL [--token T] [--dir DIR]
-    cds-service call HOOK --patient ID --fhir-server URL [--token T] [--draft-order FILE] [--service URL]
-    cds-service dev [--port P]          # local FHIR server + fixtures + service (what `make run` does)
+cds-service serve [--host H] [--port P] [--workers N]
+cds-service load-fixtures --fhir-server URL [--token T] [--dir DIR]
+cds-service call HOOK --patient ID --fhir-server URL [--token T] [--draft-order FILE] [--service URL]
+cds-service dev [--port P]          # local FHIR server + fixtures + service (what `make run` does)
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ import requests
 
 from .fixtures import DEFAULT_DIR, fixture_paths, load_bundle
 
-SERVICE_FOR_HOOK = {"patient-view": "lbp-patient-view", "order-select": "lbp-order-select", "order-sign": "lbp-order-sign"}
+SERVICE_FOR_HOOK = {
+    "patient-view": "lbp-patient-view",
+    "order-select": "lbp-order-select",
+    "order-sign": "lbp-order-sign",
+}
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
 
@@ -56,7 +60,9 @@ def load_fixtures(fhir_server: str, token: str | None, directory: Path) -> list[
         bundle = load_bundle(path)
         response = requests.post(fhir_server.rstrip("/"), json=bundle, headers=headers, timeout=30)
         if response.status_code >= 300:
-            raise SystemExit(f"{path.name}: the FHIR server answered HTTP {response.status_code}: {response.text[:500]}")
+            raise SystemExit(
+                f"{path.name}: the FHIR server answered HTTP {response.status_code}: {response.text[:500]}"
+            )
         loaded.append(path.stem)
     return loaded
 
@@ -77,7 +83,9 @@ def build_request(hook: str, patient: str, fhir_server: str | None, token: str |
         context["draftOrders"] = bundle
         if hook == "order-select":
             context["selections"] = [
-                f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle.get("entry", []) if "id" in e["resource"]
+                f"{e['resource']['resourceType']}/{e['resource']['id']}"
+                for e in bundle.get("entry", [])
+                if "id" in e["resource"]
             ]
     body: dict[str, Any] = {"hookInstance": str(uuid.uuid4()), "hook": hook, "context": context}
     if fhir_server:

@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-SERVER_DIR = Path(os.environ.get("CDS_FHIR_SERVER_DIR", Path(__file__).resolve().parent.parent / "tools" / "fhir-server"))
+SERVER_DIR = Path(
+    os.environ.get("CDS_FHIR_SERVER_DIR", Path(__file__).resolve().parent.parent / "tools" / "fhir-server")
+)
 
 
 class LocalFhirServer:

@@ -123,14 +123,18 @@ class PatientDataAssembler:
     ) -> rec.PatientRecord:
         conditions, observations, orders, medications = [], [], [], []
         patient = None
-        for resources in raw.values():
+        for key, resources in raw.items():
             for resource in resources:
                 kind = resource.get("resourceType")
                 if kind == "Patient":
                     if rec.validate(resource):
                         patient = rec.patient_fact(resource)
                     continue
-                if rec.is_excluded(resource) or not self.selector.is_relevant(resource) or not rec.validate(resource):
+                if rec.is_excluded(resource) or not self.selector.is_relevant(resource):
+                    continue
+                if not rec.validate(resource):
+                    # Said on the cards: an unreadable resource could be the red flag that changes the advice.
+                    gaps.append(rec.DataGap(key, rec.ref_of(resource), "is not valid FHIR and could not be read"))
                     continue
                 if kind == "Condition":
                     conditions.append(rec.condition_fact(resource))

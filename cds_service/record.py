@@ -208,8 +208,13 @@ def parse_datetime(value: Any) -> datetime | None:
 
 
 def _status_code(value: Any) -> str | None:
-    concept = Concept.from_json(value)
-    return concept.codings[0][1] if concept.codings else None
+    """The code of a status CodeableConcept; the system is implied by the element, so it is not required."""
+    if not isinstance(value, Mapping):
+        return None
+    for coding in value.get("coding") or []:
+        if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+            return coding["code"]
+    return None
 
 
 def _quantity(value: Any) -> Quantity | None:

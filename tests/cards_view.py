@@ -9,7 +9,9 @@ from cds_service.cards import KNOWLEDGE_DIR
 
 _CARDS = json.loads((KNOWLEDGE_DIR / "cards.json").read_text())
 RULE_BY_TOPIC = {spec["topic_code"]: rule for rule, spec in _CARDS["rules"].items()}
-RED_FLAG_LABELS = {c["id"]: c["label"] for c in json.loads((KNOWLEDGE_DIR / "red_flags.json").read_text())["categories"]}
+RED_FLAG_LABELS = {
+    c["id"]: c["label"] for c in json.loads((KNOWLEDGE_DIR / "red_flags.json").read_text())["categories"]
+}
 
 
 def card_view(card: dict[str, Any]) -> dict[str, Any]:

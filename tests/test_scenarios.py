@@ -55,8 +55,10 @@ def test_scenario_without_prefetch_from_stubbed_fhir_server(client, scenario):
 
     def answer(request):
         assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-        return 200, {"Content-Type": "application/fhir+json"}, __import__("json").dumps(
-            search(pool, path_and_query(request.url, FAKE_FHIR))
+        return (
+            200,
+            {"Content-Type": "application/fhir+json"},
+            __import__("json").dumps(search(pool, path_and_query(request.url, FAKE_FHIR))),
         )
 
     responses.add_callback(responses.GET, re.compile(re.escape(FAKE_FHIR) + r"/.*"), callback=answer)

@@ -1,0 +1,43 @@
+# Two commands on a fresh machine (Python 3.11+, Node 20+): `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FHIR_SERVER := tools/fhir-server
+NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
+
+.PHONY: install run test lint format clean valuesets
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+$(NODE_STAMP): $(FHIR_SERVER)/package-lock.json
+	cd $(FHIR_SERVER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) $(NODE_STAMP)
+
+## Local FHIR server with the fixture patients + the CDS service on 127.0.0.1:8000 (Ctrl-C stops both).
+run: install
+	$(BIN)/cds-service dev
+
+## Lint, then the whole test suite (unit and integration, against the real local FHIR server).
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Rebuild cds_service/knowledge/valuesets from ../shared/reference/terminology (review the diff).
+valuesets: $(STAMP)
+	$(BIN)/python scripts/build_valuesets.py
+
+clean:
+	rm -rf $(VENV) $(FHIR_SERVER)/node_modules .pytest_cache .ruff_cache
