@@ -20,6 +20,7 @@ from .protocol import ProtocolError, load_services, parse_hook_request
 from .rules.knowledge import knowledge
 from .rules.selection import selector_for
 from .settings import Settings
+from .trust import AuthenticationFailed, Caller, KeySets, ReplayGuard, Verifier, load_registry
 
 log = logging.getLogger("cds_service.http")
 api = Blueprint("cds_hooks", __name__)
@@ -49,15 +50,31 @@ def create_app(settings: Settings | None = None) -> Flask:
         "settings": settings,
         "services": load_services(),
         "pipeline": HookPipeline(settings, assembler, kb),
+        "verifier": _verifier(settings),
     }
-    if not settings.auth_required:
-        log.warning(
-            "AUTHENTICATION IS OFF: any caller can invoke these services (development setting CDS_AUTH_REQUIRED=false)"
-        )
 
     app.register_blueprint(api)
     _register_http_behaviour(app, settings)
     return app
+
+
+def _verifier(settings: Settings) -> Verifier | None:
+    if not settings.auth_required:
+        log.warning(
+            "AUTHENTICATION IS OFF: any caller can invoke these services (development setting CDS_AUTH_REQUIRED=false)"
+        )
+        return None
+    if settings.trusted_ehrs_file is None:
+        raise RuntimeError(
+            "authentication is on but no registry of trusted EHRs is configured: set CDS_TRUSTED_EHRS_FILE "
+            "(or CDS_AUTH_REQUIRED=false for local development only)"
+        )
+    return Verifier(
+        load_registry(settings.trusted_ehrs_file),
+        ReplayGuard(settings.replay_db),
+        KeySets(timeout_s=settings.fhir_connect_timeout_s, refresh_interval_s=settings.jwks_refresh_interval_s),
+        leeway_s=settings.jwt_leeway_s,
+    )
 
 
 def _cds() -> dict[str, Any]:
@@ -91,7 +108,10 @@ def call_service(service_id: str) -> Any:
     try:
         hook_request = parse_hook_request(body, service)
         g.hook, g.hook_instance = hook_request.hook, hook_request.hook_instance
-        result = _cds()["pipeline"].answer(service, hook_request)
+        caller: Caller | None = g.get("caller")
+        # With authentication on, the FHIR servers a caller may name are those registered for that EHR.
+        allowed = caller.ehr.fhir_servers if caller else None
+        result = _cds()["pipeline"].answer(service, hook_request, allowed_servers=allowed)
     except ProtocolError as exc:
         return operation_outcome(exc.status, exc.message, exc.code)
     except DisallowedFhirServer as exc:
@@ -101,6 +121,13 @@ def call_service(service_id: str) -> Any:
         return operation_outcome(412, f"required patient data could not be obtained: {missing}", "incomplete")
     g.cards = len(result["cards"])
     return jsonify(result)
+
+
+def _audience(settings: Settings) -> str:
+    """The URL the EHR called, as `aud` must name it; behind a proxy, from the configured public base URL."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + request.path
+    return request.base_url
 
 
 def _register_http_behaviour(app: Flask, settings: Settings) -> None:
@@ -116,6 +143,13 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
             response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
             response.headers["Access-Control-Max-Age"] = "600"
             return response
+        verifier: Verifier | None = _cds()["verifier"]
+        if verifier is not None and request.path.startswith("/cds-services"):
+            try:
+                g.caller = verifier.verify(request.headers.get("Authorization"), _audience(settings))
+            except AuthenticationFailed as exc:
+                log.warning("authentication failed", extra={"reason": exc.reason, "path": request.path})
+                return operation_outcome(401, "authentication failed", "login")
         return None
 
     @app.after_request

@@ -8,6 +8,7 @@ http FHIR servers, no authentication) must be switched on explicitly.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -54,6 +55,8 @@ class Settings:
     auth_required: bool = True
     trusted_ehrs_file: Path | None = None
     jwt_leeway_s: int = 30
+    jwks_refresh_interval_s: float = 60.0
+    replay_db: Path = Path(tempfile.gettempdir()) / "cds-lbp-seen-jti.sqlite3"
 
     # Logging
     log_level: str = "INFO"
@@ -77,7 +80,7 @@ class Settings:
                     values[f.name] = float(raw)
                 elif isinstance(default, tuple):
                     values[f.name] = _split(raw)
-                elif f.name == "trusted_ehrs_file":
+                elif f.name in {"trusted_ehrs_file", "replay_db"}:
                     values[f.name] = Path(raw) if raw else None
                 else:
                     values[f.name] = raw

@@ -1,0 +1,29 @@
+# Production image: wheels are built in one stage, the slim runtime gets only the installed wheels.
+# No BuildKit-only syntax (builds with Podman/Buildah too). The base is a build argument so that a
+# locally built stand-in can be used where the registry is out of reach.
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY cds_service ./cds_service
+RUN python -m pip wheel --no-cache-dir --disable-pip-version-check --wheel-dir /wheels -c constraints.txt .
+
+FROM ${BASE_IMAGE}
+LABEL org.opencontainers.image.title="cds-lbp-service" \
+      org.opencontainers.image.description="CDS Hooks 2.0 service for the low back pain guideline" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="0.1.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    CDS_REPLAY_DB=/tmp/cds-lbp-seen-jti.sqlite3
+COPY --from=build /wheels /wheels
+RUN python -m pip install --no-cache-dir --disable-pip-version-check --no-index /wheels/*.whl \
+    && rm -rf /wheels \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin cds
+USER 10001
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
+# The same command `cds-service serve` runs in the tests: gunicorn with cds_service.wsgi:app.
+CMD ["cds-service", "serve", "--host", "0.0.0.0", "--port", "8000"]

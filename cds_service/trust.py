@@ -1,0 +1,203 @@
+"""Who may call this service: CDS Hooks 2.0 JWT verification against a registry of trusted EHRs.
+
+Spec, "Trusting CDS Clients": the client signs a JWT with an asymmetric key (ES384 and RS384
+recommended; never `none`, never a symmetric algorithm) carrying `iss`, `aud` (the URL called), `exp`,
+`iat` and `jti`, and optionally `tenant`; a `jku` header names the key set. The service keeps an
+allow-list of issuers and `jku` URLs. Every failure is a bare 401 for the caller; the reason goes to
+the log, never the token.
+
+Replay protection needs to see every `jti` across all worker processes, so seen ids live in a small
+SQLite file (WAL mode) rather than in one process's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+import requests
+
+log = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
+
+
+class AuthenticationFailed(Exception):
+    """The caller is not trusted; ``reason`` is for the log only."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TrustedEhr:
+    iss: str
+    jwks: Mapping[str, Any] | None = None  # inline key set
+    jwks_url: str | None = None
+    allowed_jku: tuple[str, ...] = ()
+    tenants: tuple[str, ...] = ()
+    fhir_servers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Caller:
+    ehr: TrustedEhr
+    claims: Mapping[str, Any] = field(repr=False)
+
+
+def load_registry(path: Path) -> dict[str, TrustedEhr]:
+    data = json.loads(path.read_text())
+    registry = {}
+    for entry in data["ehrs"]:
+        ehr = TrustedEhr(
+            iss=entry["iss"],
+            jwks=entry.get("jwks"),
+            jwks_url=entry.get("jwks_url"),
+            allowed_jku=tuple(entry.get("allowed_jku", [])),
+            tenants=tuple(entry.get("tenants", [])),
+            fhir_servers=tuple(entry.get("fhir_servers", [])),
+        )
+        if not (ehr.jwks or ehr.jwks_url or ehr.allowed_jku):
+            raise ValueError(f"trusted EHR {ehr.iss!r} has no keys: give jwks, jwks_url or allowed_jku")
+        registry[ehr.iss] = ehr
+    return registry
+
+
+class KeySets:
+    """JWKS fetched with a timeout and cached; an unknown `kid` triggers a refresh (key rotation), at most
+    once per interval per URL so that tokens with made-up kids cannot make us hammer the EHR."""
+
+    def __init__(
+        self, timeout_s: float = 3.0, refresh_interval_s: float = 60.0, session: requests.Session | None = None
+    ):
+        self.timeout_s = timeout_s
+        self.refresh_interval_s = refresh_interval_s
+        self.session = session or requests.Session()
+        self._cache: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+        self._lock = threading.Lock()
+
+    def key(self, url: str, kid: str | None) -> jwt.PyJWK:
+        with self._lock:
+            cached = self._cache.get(url)
+        if cached:
+            found = _find(cached[1], kid)
+            if found is not None:
+                return found
+            if time.monotonic() - cached[0] < self.refresh_interval_s:
+                raise AuthenticationFailed(f"unknown kid {kid!r} for {url} (refresh rate-limited)")
+        keyset = self._fetch(url)
+        found = _find(keyset, kid)
+        if found is None:
+            raise AuthenticationFailed(f"no key with kid {kid!r} in the key set at {url}")
+        return found
+
+    def _fetch(self, url: str) -> jwt.PyJWKSet:
+        try:
+            response = self.session.get(url, timeout=self.timeout_s, allow_redirects=False)
+            response.raise_for_status()
+            keyset = jwt.PyJWKSet.from_dict(response.json())
+        except (requests.RequestException, ValueError, jwt.PyJWTError) as exc:
+            raise AuthenticationFailed(f"key set at {url} could not be fetched: {type(exc).__name__}") from exc
+        with self._lock:
+            self._cache[url] = (time.monotonic(), keyset)
+        return keyset
+
+
+def _find(keyset: jwt.PyJWKSet, kid: str | None) -> jwt.PyJWK | None:
+    if kid is None:
+        return keyset.keys[0] if len(keyset.keys) == 1 else None
+    return next((k for k in keyset.keys if k.key_id == kid), None)
+
+
+class ReplayGuard:
+    """Remembers every accepted `jti` until its token expires, shared by all workers through one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS seen_jti (iss TEXT, jti TEXT, expires REAL, PRIMARY KEY (iss, jti))")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=5, isolation_level=None)
+
+    def first_use(self, iss: str, jti: str, expires: float) -> bool:
+        with self._connect() as db:
+            db.execute("DELETE FROM seen_jti WHERE expires < ?", (time.time(),))
+            try:
+                db.execute("INSERT INTO seen_jti VALUES (?, ?, ?)", (iss, jti, expires))
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+
+class Verifier:
+    def __init__(self, registry: Mapping[str, TrustedEhr], replay: ReplayGuard, keysets: KeySets, leeway_s: int = 30):
+        self.registry = registry
+        self.replay = replay
+        self.keysets = keysets
+        self.leeway_s = leeway_s
+
+    def verify(self, authorization: str | None, audience: str) -> Caller:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise AuthenticationFailed("no bearer token")
+        token = authorization.removeprefix("Bearer ").strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed(f"malformed token: {type(exc).__name__}") from exc
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise AuthenticationFailed(f"algorithm {alg!r} is not allowed")
+        ehr = self.registry.get(str(unverified.get("iss")))
+        if ehr is None:
+            raise AuthenticationFailed(f"issuer {unverified.get('iss')!r} is not registered")
+        key = self._key(ehr, header)
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=audience,
+                issuer=ehr.iss,
+                leeway=self.leeway_s,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed(f"token rejected: {type(exc).__name__}: {exc}") from exc
+        if claims["iat"] > time.time() + self.leeway_s:
+            raise AuthenticationFailed("iat is in the future")
+        tenant = claims.get("tenant")
+        if tenant is not None and tenant not in ehr.tenants:
+            raise AuthenticationFailed(f"tenant {tenant!r} is not registered for {ehr.iss}")
+        if not self.replay.first_use(ehr.iss, str(claims["jti"]), float(claims["exp"]) + self.leeway_s):
+            raise AuthenticationFailed("jti was already used (replay)")
+        return Caller(ehr, claims)
+
+    def _key(self, ehr: TrustedEhr, header: Mapping[str, Any]) -> Any:
+        kid = header.get("kid")
+        jku = header.get("jku")
+        if jku is not None:
+            if jku not in ehr.allowed_jku:  # exact match: a prefix would let any path on that host host keys
+                raise AuthenticationFailed("jku is not on this issuer's allow-list")
+            return self.keysets.key(jku, kid).key
+        if ehr.jwks is not None:
+            found = _find(jwt.PyJWKSet.from_dict(dict(ehr.jwks)), kid)
+            if found is None:
+                raise AuthenticationFailed(f"no registered key with kid {kid!r}")
+            return found.key
+        if ehr.jwks_url:
+            return self.keysets.key(ehr.jwks_url, kid).key
+        raise AuthenticationFailed("jku missing and no key set registered for this issuer")
