@@ -80,7 +80,9 @@ def secure_app(tmp_path):
 
 def call(app, bearer: str | None, body=None, path=SERVICE):
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    return app.test_client().post(path, json=body or hook_request("order-sign", "lbp-acute", drafts="lumbar-mri"), headers=headers)
+    return app.test_client().post(
+        path, json=body or hook_request("order-sign", "lbp-acute", drafts="lumbar-mri"), headers=headers
+    )
 
 
 def assert_refused(response):
@@ -88,7 +90,9 @@ def assert_refused(response):
     assert response.get_json()["issue"][0]["diagnostics"] == "authentication failed"
 
 
-@pytest.mark.parametrize(("key", "alg", "kid"), [(EC_KEY, "ES384", "ec-1"), (RSA_KEY, "RS384", "rsa-1")], ids=["ES384", "RS384"])
+@pytest.mark.parametrize(
+    ("key", "alg", "kid"), [(EC_KEY, "ES384", "ec-1"), (RSA_KEY, "RS384", "rsa-1")], ids=["ES384", "RS384"]
+)
 def test_a_valid_token_is_accepted(secure_app, key, alg, kid):
     response = call(secure_app, token(key, alg=alg, kid=kid))
     assert response.status_code == 200
@@ -117,7 +121,9 @@ def test_a_token_whose_jku_is_allowed_is_accepted(secure_app):
 @responses.activate
 def test_a_rotated_key_is_fetched_when_its_kid_is_new(secure_app):
     responses.add(responses.GET, ROTATING_JWKS, json={"keys": [jwk(ROT1, "2026-01", "ES384")]})
-    responses.add(responses.GET, ROTATING_JWKS, json={"keys": [jwk(ROT1, "2026-01", "ES384"), jwk(ROT2, "2026-02", "ES384")]})
+    responses.add(
+        responses.GET, ROTATING_JWKS, json={"keys": [jwk(ROT1, "2026-01", "ES384"), jwk(ROT2, "2026-02", "ES384")]}
+    )
     assert call(secure_app, token(ROT1, kid="2026-01", iss=ROTATING_ISS)).status_code == 200
     assert call(secure_app, token(ROT2, kid="2026-02", iss=ROTATING_ISS)).status_code == 200
     assert len(responses.calls) == 2
@@ -141,7 +147,11 @@ def _hs256_with_public_key() -> str:
     [
         lambda: None,
         lambda: "not.a.jwt",
-        lambda: jwt.encode({"iss": ISS, "aud": BASE + SERVICE, "exp": int(time.time()) + 60, "iat": int(time.time()), "jti": "n"}, None, algorithm="none"),
+        lambda: jwt.encode(
+            {"iss": ISS, "aud": BASE + SERVICE, "exp": int(time.time()) + 60, "iat": int(time.time()), "jti": "n"},
+            None,
+            algorithm="none",
+        ),
         _hs256_with_public_key,
         lambda: token(OTHER_EC),  # right kid, wrong key: bad signature
         lambda: token(iss="https://unknown.example"),
@@ -188,7 +198,9 @@ def test_the_replay_guard_is_shared_by_workers_through_its_file(tmp_path):
 
 @responses.activate
 def test_a_fhir_server_not_registered_for_the_caller_is_refused_before_any_request(secure_app):
-    body = hook_request("order-sign", "lbp-acute", drafts="lumbar-mri", prefetch="none", fhir_server="https://other-ehr.example/fhir")
+    body = hook_request(
+        "order-sign", "lbp-acute", drafts="lumbar-mri", prefetch="none", fhir_server="https://other-ehr.example/fhir"
+    )
     response = call(secure_app, token(), body)
     assert response.status_code == 400
     assert "allow-list" in response.get_json()["issue"][0]["diagnostics"]
