@@ -49,16 +49,17 @@ def render(findings: list[Finding], ctx: CardContext) -> list[dict[str, Any]]:
 def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
     cards, citations, reasons = _content()
     spec = cards["rules"][finding.rule]
-    variant = spec.get("variants", {}).get(finding.facts.get("phase", ""), {})
+    variant = spec.get("variants", {}).get(finding.facts.get("variant", ""), {})
     fields = _fields(finding)
     summary = (variant.get("summary") or spec["summary"]).format_map(fields)
+    detail = (variant.get("detail") or spec["detail"]).format_map(fields)
     if len(summary) >= SUMMARY_LIMIT:
         summary = summary[: SUMMARY_LIMIT - 2] + "…"
     citation = citations[spec["citation"]]
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": summary,
-        "detail": spec["detail"].format_map(fields),
+        "detail": detail,
         "indicator": finding.indicator,
         "source": {
             "label": citation["label"],
@@ -66,7 +67,8 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
             "topic": {"system": cards["topic_system"], "code": spec["topic_code"], "display": spec["topic_display"]},
         },
     }
-    suggestions = [s for s in (_suggestion(s, finding, ctx, fields) for s in spec.get("suggestions", [])) if s]
+    wanted = variant.get("suggestions", spec.get("suggestions", []))
+    suggestions = [s for s in (_suggestion(s, finding, ctx, fields) for s in wanted) if s]
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
@@ -80,20 +82,37 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
 
 def _suggestion(spec: Mapping[str, Any], finding: Finding, ctx: CardContext, fields: Mapping[str, str]) -> dict | None:
     label = str(spec["label"]).format_map(fields)
-    if spec.get("delete_target"):
-        target = finding.target
-        # Deleting is only meaningful for a draft this ordering session can withdraw, and needs its id.
-        if target is None or not target.is_draft or ctx.hook == "patient-view" or target.ref.endswith("/"):
+    target = finding.target
+    # Changing or withdrawing an order is only offered for a draft of this ordering session, with an id.
+    editable = target is not None and target.is_draft and ctx.hook != "patient-view" and not target.ref.endswith("/")
+    if spec.get("delete_target") or spec.get("update_target"):
+        if not editable or target is None:
             return None
-        action = {"type": "delete", "description": label, "resourceId": target.ref}
+        if spec.get("delete_target"):
+            action = {"type": "delete", "description": label, "resourceId": target.ref}
+        else:
+            action = {"type": "update", "description": label, "resource": updated_order(spec["update_target"], target)}
     else:
         resource = new_order(spec["create"], finding, ctx)
         action = {"type": "create", "description": label, "resource": resource}
     return {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
 
 
+def updated_order(template_name: str, target: Order) -> dict[str, Any]:
+    """The draft order in its entirety (as the spec requires for `update`), with the template's
+    medication and dosage in place of the old ones, validated with fhir.resources."""
+    cards, _, _ = _content()
+    template = cards["order_templates"][template_name]
+    resource = copy.deepcopy(dict(target.resource))
+    for element in ("medicationCodeableConcept", "dosageInstruction"):
+        resource[element] = copy.deepcopy(template[element])
+    resource.pop("medicationReference", None)
+    model_for(resource["resourceType"]).model_validate(resource)
+    return resource
+
+
 def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[str, Any]:
-    """A draft ServiceRequest from a template, for this patient, validated with fhir.resources."""
+    """A draft order from a template, for this patient, validated with fhir.resources."""
     cards, _, _ = _content()
     resource = copy.deepcopy(cards["order_templates"][template_name])
     resource["id"] = f"lbp-cds-{uuid.uuid4()}"
@@ -106,7 +125,7 @@ def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[st
         resource["priority"] = finding.facts["urgency"]
     if finding.episode and finding.episode.reason_condition:
         resource["reasonReference"] = [{"reference": finding.episode.reason_condition}]
-    model_for("ServiceRequest").model_validate(resource)  # a malformed template must fail loudly, not reach an EHR
+    model_for(resource["resourceType"]).model_validate(resource)  # a bad template must fail loudly, not reach an EHR
     return resource
 
 
@@ -140,8 +159,10 @@ def _fields(finding: Finding) -> dict[str, str]:
     red_flags = _bullets([f"**{f.category_label}**: {f.description} ({f.evidence})" for f in finding.red_flags])
     advice = _bullets(list(dict.fromkeys(f.advice for f in finding.red_flags)))
     return {
+        **finding.facts,
         "order": _order_label(finding.target),
         "episode": _episode_text(finding.episode),
+        "Episode": _episode_text(finding.episode).capitalize(),
         "checked": _bullets(finding.checked),
         "not_checked": not_checked,
         "red_flags": red_flags,

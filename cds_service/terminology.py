@@ -15,6 +15,21 @@ from pathlib import Path
 
 VALUESET_DIR = Path(__file__).parent / "knowledge" / "valuesets"
 
+# The same code system reaches us under more than one URI (FHIR canonical URL, OID, older web address).
+# Members are stored under every alias so that matching stays one set lookup per coding.
+SYSTEM_ALIASES: dict[str, tuple[str, ...]] = {
+    "http://snomed.info/sct": ("urn:oid:2.16.840.1.113883.6.96",),
+    "http://loinc.org": ("urn:oid:2.16.840.1.113883.6.1",),
+    "http://hl7.org/fhir/sid/icd-10-cm": ("urn:oid:2.16.840.1.113883.6.90",),
+    "http://www.nlm.nih.gov/research/umls/rxnorm": ("urn:oid:2.16.840.1.113883.6.88",),
+    "http://www.ama-assn.org/go/cpt": ("urn:oid:2.16.840.1.113883.6.12",),
+    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": (
+        "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+        "http://www.nlm.nih.gov/research/umls/hcpcs",
+        "urn:oid:2.16.840.1.113883.6.285",
+    ),
+}
+
 
 @dataclass(frozen=True)
 class ValueSet:
@@ -52,7 +67,8 @@ def load_valuesets(directory: Path = VALUESET_DIR) -> dict[str, ValueSet]:
         body = raw[name]
         displays: dict[tuple[str, str], str] = {}
         for system, entries in body.get("compose", {}).items():
-            displays.update(((system, code), display) for code, display in entries.items())
+            for alias in (system, *SYSTEM_ALIASES.get(system, ())):
+                displays.update(((alias, code), display) for code, display in entries.items())
         for part in body.get("include", []):
             displays.update(resolve(part, (*seen, name)).displays)
         resolved[name] = ValueSet(name, body.get("title", name), frozenset(displays), displays)

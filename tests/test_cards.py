@@ -64,7 +64,14 @@ def test_every_card_conforms_to_the_spec(client, scenario):
                     assert resource["subject"]["reference"] == f"Patient/{scenario['patient']}"
                 if action["type"] == "delete":
                     assert "resource" not in action
-                    assert action["resourceId"].startswith("ServiceRequest/")
+                    assert action["resourceId"].split("/")[0] in {
+                        "ServiceRequest",
+                        "DeviceRequest",
+                        "MedicationRequest",
+                    }
+                if action["type"] == "update":
+                    model_for(action["resource"]["resourceType"]).model_validate(action["resource"])
+                    assert action["resource"]["id"]
         uuids.append(card["uuid"])
     assert len(uuids) == len(set(uuids))
     ranks = [{"critical": 0, "warning": 1, "info": 2}[c["indicator"]] for c in cards]

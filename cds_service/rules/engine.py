@@ -10,11 +10,17 @@ from datetime import datetime
 from ..record import Order, PatientRecord
 from .back_pain import back_pain_episode
 from .bed_rest import bed_rest_ordered
-from .findings import INDICATOR_RANK, Finding
+from .findings import INDICATOR_RANK, BackPainEpisode, Finding, RedFlag
+from .first_line import first_line_plan
 from .imaging import imaging_without_red_flags
+from .inflammatory import inflammatory_back_pain
 from .knowledge import Knowledge
+from .low_value import low_value_interventions
+from .medicines import ibuprofen_doses, opioid_before_nsaid
 from .orders import is_bed_rest, is_lumbar_imaging
 from .red_flags import find_red_flags
+from .review import review_and_referral
+from .stratified_care import stratified_care
 
 RED_FLAG_RULE = "lbp-red-flag"
 
@@ -59,26 +65,43 @@ def evaluate(
         fever_celsius=windows.fever_celsius,
         steroid_days=windows.steroid_days,
     )
-    checked = _checked(kb, windows)
+    inflammatory = inflammatory_back_pain(record, episode, kb)
+    known_axspa = inflammatory is not None and inflammatory.facts["variant"] == "known"
     findings: list[Finding] = []
     if flags and (hook == "patient-view" or imaging or bed_rest):
-        critical = any(f.indicator == "critical" for f in flags)
-        findings.append(
-            Finding(
-                rule=RED_FLAG_RULE,
-                indicator="critical" if critical else "warning",
-                target=imaging[0] if imaging else None,
-                episode=episode,
-                red_flags=flags,
-                evidence=tuple(dict.fromkeys(f.evidence for f in flags)),
-                facts={"urgency": "stat" if critical else "urgent"},
-            )
-        )
-    if not flags:
-        # Safety: advice against imaging exists only when no red flag was found.
+        findings.append(_red_flag_finding(flags, episode, imaging))
+    # Safety: advice against imaging exists only when no red flag was found, and not for known
+    # inflammatory disease, where "most episodes resolve in 6 weeks" would mislead.
+    if not flags and not known_axspa:
+        checked = _checked(kb, windows)
         findings.extend(imaging_without_red_flags(o, episode, record, checked) for o in imaging)
+    if inflammatory is not None and (hook == "patient-view" or (imaging and known_axspa)):
+        findings.append(inflammatory)
     findings.extend(bed_rest_ordered(o, episode) for o in bed_rest)
+    findings.extend(low_value_interventions(orders, record, episode, kb))
+    findings.extend(ibuprofen_doses(orders, episode, kb, hook))
+    findings.extend(opioid_before_nsaid(orders, record, episode, kb))
+    if hook == "patient-view":
+        # STarT Back stratifies mechanical back pain; it does not apply to known inflammatory disease.
+        stratified = None if known_axspa else stratified_care(record, episode, kb)
+        findings.extend(f for f in (stratified, review_and_referral(record, episode, kb)) if f)
+        urgent = any(f.indicator != "info" for f in findings)
+        if not flags and inflammatory is None and not urgent:
+            findings.append(first_line_plan(episode))
     return _ordered(findings)
+
+
+def _red_flag_finding(flags: tuple[RedFlag, ...], episode: BackPainEpisode, imaging: list[Order]) -> Finding:
+    critical = any(f.indicator == "critical" for f in flags)
+    return Finding(
+        rule=RED_FLAG_RULE,
+        indicator="critical" if critical else "warning",
+        target=imaging[0] if imaging else None,
+        episode=episode,
+        red_flags=flags,
+        evidence=tuple(dict.fromkeys(f.evidence for f in flags)),
+        facts={"urgency": "stat" if critical else "urgent"},
+    )
 
 
 def _checked(kb: Knowledge, windows: ClinicalWindows) -> tuple[str, ...]:

@@ -32,5 +32,5 @@ def imaging_without_red_flags(
         evidence=(order.ref, *episode.evidence),
         checked=checked,
         not_checked=tuple(f"{gap.what}: {gap.reason}" for gap in record.gaps if gap.key in RED_FLAG_SOURCES),
-        facts={"phase": "early" if early else "late"},
+        facts={"variant": "early" if early else "late"},
     )

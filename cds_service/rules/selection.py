@@ -25,7 +25,7 @@ CODE_ELEMENT = {
 
 def selector_for(kb: Knowledge) -> Selector:
     codes = kb.relevant_codes()
-    steroids = kb.steroid_ingredients
+    names = (*kb.steroid_ingredients, *kb.nsaid_names)
 
     def is_relevant(resource: Mapping[str, Any]) -> bool:
         kind = resource.get("resourceType")
@@ -41,7 +41,7 @@ def selector_for(kb: Knowledge) -> Selector:
             if "medicationReference" in resource:
                 return True  # the name is in a contained or referenced Medication: keep and let rules look
             text = text_of(resource, element).lower()
-            return any(s in text for s in steroids)
+            return any(name in text for name in names)
         return False
 
     return Selector(is_relevant)

@@ -1,0 +1,53 @@
+"""Low-value interventions for axial low back pain.
+
+Guideline ("Critical Pitfalls to Avoid"): "Epidural injections, facet joint injections, radiofrequency
+ablation, or intramuscular trigger point injections for axial spine pain"; "TENS—shows no benefit
+compared to sham"; "Lumbar supports—have not shown clear benefits".
+When one of these is ordered for a patient with low back pain, Then advise against it and offer
+exercise therapy; except an epidural injection when radicular pain is documented (on the problem
+list or as the order's reason), which is not axial pain and a different question.
+"""
+
+from __future__ import annotations
+
+from ..record import Order, OrderFact, PatientRecord
+from .findings import BackPainEpisode, Finding
+from .knowledge import Knowledge, LowValueIntervention
+
+RULE = "lbp-low-value"
+
+
+def intervention_for(order: Order, kb: Knowledge) -> LowValueIntervention | None:
+    if not isinstance(order, OrderFact):
+        return None
+    return next((i for i in kb.low_value if i.valueset.matches(order.code.codings)), None)
+
+
+def low_value_interventions(
+    orders: tuple[Order, ...], record: PatientRecord, episode: BackPainEpisode, kb: Knowledge
+) -> list[Finding]:
+    findings = []
+    for order in orders:
+        intervention = intervention_for(order, kb)
+        if intervention is None or not isinstance(order, OrderFact):
+            continue
+        if intervention.not_when is not None and _documented(intervention, order, record):
+            continue
+        findings.append(
+            Finding(
+                rule=RULE,
+                indicator="warning",
+                target=order,
+                episode=episode,
+                evidence=(order.ref, *episode.evidence),
+                facts={"intervention": intervention.label, "why": intervention.why},
+            )
+        )
+    return findings
+
+
+def _documented(intervention: LowValueIntervention, order: OrderFact, record: PatientRecord) -> bool:
+    vs = intervention.not_when
+    assert vs is not None
+    on_record = any(c.is_active and vs.matches(c.code.codings) for c in record.conditions)
+    return on_record or any(vs.matches(r.codings) for r in order.reasons)
