@@ -16,11 +16,15 @@ LABEL org.opencontainers.image.title="cds-lbp-service" \
       org.opencontainers.image.version="0.1.0"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    CDS_REPLAY_DB=/tmp/cds-lbp-seen-jti.sqlite3
+    CDS_REPLAY_DB=/data/cds-lbp-seen-jti.sqlite3 \
+    CDS_DATABASE_URL=sqlite:////data/cds-lbp.sqlite3
 COPY --from=build /wheels /wheels
 RUN python -m pip install --no-cache-dir --disable-pip-version-check --no-index /wheels/*.whl \
     && rm -rf /wheels \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin cds
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin cds \
+    && mkdir -p /data && chown 10001 /data
+# Card log, feedback and seen JWT ids; mount a volume here (or set CDS_DATABASE_URL to PostgreSQL).
+VOLUME ["/data"]
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \

@@ -12,14 +12,17 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import logs
+from .feedback import parse_feedback
 from .fhir_client import DisallowedFhirServer, FhirClient
 from .fhir_models import preload
 from .hooks import HookPipeline
+from .memory import Memory, MemoryPolicy
 from .patient_data import DataUnavailable, PatientDataAssembler
 from .protocol import ProtocolError, load_services, parse_hook_request
 from .rules.knowledge import knowledge
 from .rules.selection import selector_for
 from .settings import Settings
+from .storage import Store, utcnow
 from .trust import AuthenticationFailed, Caller, KeySets, ReplayGuard, Verifier, load_registry
 
 log = logging.getLogger("cds_service.http")
@@ -46,10 +49,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     preload()
     executor = ThreadPoolExecutor(max_workers=settings.fhir_concurrency, thread_name_prefix="fhir")
     assembler = PatientDataAssembler(settings, FhirClient(settings), executor, selector_for(kb))
+    store = Store(settings.database_url)
+    memory = Memory(store, MemoryPolicy.load(settings.suppression_days)) if settings.memory_enabled else None
     app.extensions["cds"] = {
         "settings": settings,
         "services": load_services(),
-        "pipeline": HookPipeline(settings, assembler, kb),
+        "pipeline": HookPipeline(settings, assembler, kb, store, memory),
+        "store": store,
         "verifier": _verifier(settings),
     }
 
@@ -97,14 +103,9 @@ def call_service(service_id: str) -> Any:
     if service is None:
         return operation_outcome(404, f"no CDS service with id {service_id!r}", "not-found")
     g.service = service_id
-    mimetype = request.mimetype or ""
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
-        return operation_outcome(415, "the request body must be JSON (Content-Type: application/json)", "not-supported")
-    try:
-        body = json.loads(request.get_data(cache=False) or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        return operation_outcome(400, f"the request body is not valid JSON{where}")
+    body, error = _json_body()
+    if error is not None:
+        return error
     try:
         hook_request = parse_hook_request(body, service)
         g.hook, g.hook_instance = hook_request.hook, hook_request.hook_instance
@@ -128,6 +129,39 @@ def _audience(settings: Settings) -> str:
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/") + request.path
     return request.base_url
+
+
+@api.post("/cds-services/<service_id>/feedback")
+def receive_feedback(service_id: str) -> Any:
+    if service_id not in _cds()["services"]:
+        return operation_outcome(404, f"no CDS service with id {service_id!r}", "not-found")
+    g.service = service_id
+    body, error = _json_body()
+    if error is not None:
+        return error
+    try:
+        items = parse_feedback(body)
+    except ProtocolError as exc:
+        return operation_outcome(exc.status, exc.message, exc.code)
+    known = _cds()["store"].add_feedback(service_id, items, utcnow())
+    unknown = [item.card_uuid for item, is_known in zip(items, known, strict=True) if not is_known]
+    if unknown:
+        log.warning("feedback for unknown cards", extra={"service": service_id, "cards": len(unknown)})
+    return jsonify({"stored": len(items), "unknownCards": unknown} if unknown else {"stored": len(items)})
+
+
+def _json_body() -> tuple[Any, Any]:
+    """The decoded JSON body, or an error response (415 for a non-JSON type, 400 for bad JSON)."""
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        return None, operation_outcome(
+            415, "the request body must be JSON (Content-Type: application/json)", "not-supported"
+        )
+    try:
+        return json.loads(request.get_data(cache=False) or b""), None
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        return None, operation_outcome(400, f"the request body is not valid JSON{where}")
 
 
 def _register_http_behaviour(app: Flask, settings: Settings) -> None:

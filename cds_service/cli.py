@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,51 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_day(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if "T" not in value else datetime.fromisoformat(value)
+
+
+def format_report(report: dict[str, dict[str, Any]], start: datetime, end: datetime) -> str:
+    lines = [f"Cards from {start.date().isoformat()} to {end.date().isoformat()}", ""]
+    columns = ("shown", "accepted", "overridden", "suppressed", "accept %", "free text %")
+    header = f"{'rule':<28} " + " ".join(f"{c:>11}" for c in columns)
+    lines += [header, "-" * len(header)]
+    for rule, r in sorted(report.items()):
+        rate = f"{r['acceptance_rate'] * 100:.1f}" if r["acceptance_rate"] is not None else "-"
+        free = f"{r['free_text_share'] * 100:.1f}" if r["free_text_share"] is not None else "-"
+        values = (r["shown"], r["accepted"], r["overridden"], r["suppressed"], rate, free)
+        lines.append(f"{rule:<28} " + " ".join(f"{v:>11}" for v in values))
+        for reason, count in sorted(r["override_reasons"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"{'':<4}override reason {reason}: {count}")
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .settings import Settings
+    from .storage import Store
+
+    store = Store(Settings.from_env().database_url)
+    end = _parse_day(args.until) + timedelta(days=1) if args.until else datetime.now(UTC)
+    start = _parse_day(args.since) if args.since else end - timedelta(days=30)
+    report = store.report(start, end)
+    if args.format == "json":
+        print(json.dumps({"from": start.isoformat(), "to": end.isoformat(), "rules": report}, indent=2))
+    else:
+        print(format_report(report, start, end))
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from .settings import Settings
+    from .storage import Store
+
+    settings = Settings.from_env()
+    days = args.older_than_days if args.older_than_days is not None else settings.retention_days
+    cards, feedback = Store(settings.database_url).purge(datetime.now(UTC) - timedelta(days=days))
+    print(f"purged {cards} card log rows and {feedback} feedback rows older than {days} days")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cds-service", description="Low back pain CDS Hooks service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--fhir-port", type=int, default=8080)
     dev.set_defaults(func=cmd_dev)
+
+    report = sub.add_parser("report", help="per-rule card, acceptance and override numbers (CDS_DATABASE_URL)")
+    report.add_argument("--since", help="first day, YYYY-MM-DD (default: 30 days ago)")
+    report.add_argument("--until", help="last day, YYYY-MM-DD (default: now)")
+    report.add_argument("--format", choices=["text", "json"], default="text")
+    report.set_defaults(func=cmd_report)
+
+    purge = sub.add_parser("purge", help="delete card logs and feedback older than the retention period")
+    purge.add_argument("--older-than-days", type=int, help="default: CDS_RETENTION_DAYS (365)")
+    purge.set_defaults(func=cmd_purge)
 
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

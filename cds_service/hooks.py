@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .cards import CardContext, render
+from .memory import Memory, fingerprint
 from .patient_data import PatientDataAssembler
 from .protocol import CdsService, HookRequest
 from .rules.engine import ClinicalWindows, evaluate, orders_in_question
+from .rules.findings import Finding
 from .rules.knowledge import Knowledge
 from .settings import Settings
+from .storage import CardRecord, Store
 
 
 @dataclass
@@ -19,6 +23,8 @@ class HookPipeline:
     settings: Settings
     assembler: PatientDataAssembler
     kb: Knowledge
+    store: Store
+    memory: Memory | None
 
     @property
     def windows(self) -> ClinicalWindows:
@@ -40,5 +46,37 @@ class HookPipeline:
         record = self.assembler.assemble(service, request, allowed_servers)
         orders = orders_in_question(request.hook, record, request.selections)
         findings = evaluate(request.hook, record, orders, self.kb, now, self.windows)
+        shown: list[Finding] = []
+        held: list[tuple[Finding, str]] = []
+        for finding in findings:
+            why = self.memory.why_suppressed(finding, request, now) if self.memory else None
+            if why:
+                held.append((finding, why))
+            else:
+                shown.append(finding)
         ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id)
-        return {"cards": render(findings, ctx)}
+        cards = render(shown, ctx)
+        # Logged before answering: a later feedback message carries only the card uuid.
+        log = [self._record(service, request, f, c["uuid"], None) for f, c in zip(shown, cards, strict=True)]
+        log += [self._record(service, request, f, str(uuid.uuid4()), why) for f, why in held]
+        self.store.log_cards(log, now)
+        return {"cards": cards}
+
+    @staticmethod
+    def _record(
+        service: CdsService, request: HookRequest, finding: Finding, card_uuid: str, why: str | None
+    ) -> CardRecord:
+        return CardRecord(
+            uuid=card_uuid,
+            service_id=service.id,
+            hook=request.hook,
+            hook_instance=request.hook_instance,
+            rule=finding.rule,
+            indicator=finding.indicator,
+            patient_id=request.patient_id,
+            encounter_id=request.encounter_id,
+            target_ref=finding.target.ref if finding.target else None,
+            target_fingerprint=fingerprint(finding),
+            evidence=finding.evidence,
+            suppressed_because=why,
+        )

@@ -58,6 +58,12 @@ class Settings:
     jwks_refresh_interval_s: float = 60.0
     replay_db: Path = Path(tempfile.gettempdir()) / "cds-lbp-seen-jti.sqlite3"
 
+    # Memory: card log, feedback, suppression (SQLite file by default; PostgreSQL by URL)
+    database_url: str = "sqlite:///cds-lbp.sqlite3"
+    memory_enabled: bool = True
+    suppression_days: float = 30.0
+    retention_days: int = 365
+
     # Logging
     log_level: str = "INFO"
 

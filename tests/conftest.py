@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +25,11 @@ TOKEN = "test-access-token-7d41c0f2"
 
 
 def dev_settings(**overrides: Any) -> Settings:
-    base = Settings(auth_required=False, allowed_fhir_servers=(FAKE_FHIR,), fhir_retries=1)
+    """Development settings with a fresh SQLite file each time, so no test sees another's memory."""
+    database = Path(tempfile.mkdtemp(prefix="cds-test-")) / "cds.sqlite3"
+    base = Settings(
+        auth_required=False, allowed_fhir_servers=(FAKE_FHIR,), fhir_retries=1, database_url=f"sqlite:///{database}"
+    )
     return base.with_overrides(**overrides)
 
 
@@ -110,3 +116,24 @@ def local_fhir() -> Iterator[LocalFhirServer]:
 
 def all_fixture_patients() -> list[str]:
     return [p.stem for p in fixture_paths(FIXTURES)]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from .postgres import ThrowawayPostgres, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries are not installed (Debian package `postgresql`); .ci/run installs them")
+    server = ThrowawayPostgres(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """Each storage test runs against an SQLite file and against a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    return request.getfixturevalue("postgres_server").new_database()

@@ -35,6 +35,7 @@ def running_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, object]
         "CDS_AUTH_REQUIRED": "false",
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
         "CDS_ALLOWED_FHIR_SERVERS": local_fhir.base_url,
+        "CDS_DATABASE_URL": f"sqlite:///{log_path.parent / 'cds.sqlite3'}",
     }
     with log_path.open("w") as log:
         process = subprocess.Popen(gunicorn_command("127.0.0.1", port, 2), env=env, stdout=log, stderr=log)

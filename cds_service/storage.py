@@ -1,0 +1,286 @@
+"""Durable memory: every card shown (or suppressed), and every piece of feedback on it.
+
+SQLAlchemy Core over an embedded SQLite file by default (WAL mode, so several gunicorn workers can
+write at once) or PostgreSQL by URL for deployments with several instances. The schema is versioned by
+a small honest mechanism: a `schema_version` table and an ordered list of migrations, applied on start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+
+metadata = MetaData()
+
+cards = Table(
+    "card_log",
+    metadata,
+    Column("uuid", String(64), primary_key=True),
+    Column("service_id", String(64), nullable=False),
+    Column("hook", String(32), nullable=False),
+    Column("hook_instance", String(128), nullable=False),
+    Column("rule", String(64), nullable=False, index=True),
+    Column("indicator", String(16), nullable=False),
+    Column("patient_id", String(128), nullable=False, index=True),
+    Column("encounter_id", String(128), index=True),
+    Column("target_ref", String(256)),
+    Column("target_fingerprint", String(64)),
+    Column("evidence", JSON, nullable=False),
+    Column("suppressed_because", String(256)),  # null: shown; else why it was held back
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(64), nullable=False),
+    Column("card_uuid", String(64), nullable=False, index=True),
+    Column("known_card", Boolean, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("accepted_suggestions", JSON),
+    Column("reason_system", String(256)),
+    Column("reason_code", String(128)),
+    Column("user_comment", Text),
+    Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+# Each migration takes the schema from version i to i+1; append, never edit.
+MIGRATIONS: list[Sequence[str] | None] = [None]  # v1: the tables above, created with create_all
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    uuid: str
+    service_id: str
+    hook: str
+    hook_instance: str
+    rule: str
+    indicator: str
+    patient_id: str
+    encounter_id: str | None
+    target_ref: str | None
+    target_fingerprint: str | None
+    evidence: tuple[str, ...]
+    suppressed_because: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    card_uuid: str
+    outcome: str
+    accepted_suggestions: tuple[str, ...]
+    reason_system: str | None
+    reason_code: str | None
+    user_comment: str | None
+    outcome_timestamp: datetime
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            self.engine: Engine = create_engine(url, connect_args={"timeout": 10})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        self.migrate()
+
+    def migrate(self) -> None:
+        with self.engine.begin() as conn:
+            metadata.create_all(conn)
+            current = conn.execute(select(func.max(schema_version.c.version))).scalar()
+            if current is None:
+                conn.execute(insert(schema_version).values(version=len(MIGRATIONS)))
+                return
+            for version in range(current, len(MIGRATIONS)):
+                for statement in MIGRATIONS[version] or ():
+                    conn.execute(text(statement))
+            if current < len(MIGRATIONS):
+                conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    def log_cards(self, records: Iterable[CardRecord], now: datetime) -> None:
+        rows = [{**r.__dict__, "evidence": list(r.evidence), "created_at": now} for r in records]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(cards), rows)
+
+    def add_feedback(self, service_id: str, items: Sequence[FeedbackRecord], now: datetime) -> list[bool]:
+        """Store every item in one transaction before answering; returns, per item, whether its card is known."""
+        with self.engine.begin() as conn:
+            uuids = {i.card_uuid for i in items}
+            known = set(conn.execute(select(cards.c.uuid).where(cards.c.uuid.in_(uuids))).scalars())
+            rows = [
+                {
+                    "service_id": service_id,
+                    "card_uuid": i.card_uuid,
+                    "known_card": i.card_uuid in known,
+                    "outcome": i.outcome,
+                    "accepted_suggestions": list(i.accepted_suggestions) or None,
+                    "reason_system": i.reason_system,
+                    "reason_code": i.reason_code,
+                    "user_comment": i.user_comment,
+                    "outcome_timestamp": i.outcome_timestamp,
+                    "received_at": now,
+                }
+                for i in items
+            ]
+            conn.execute(insert(feedback), rows)
+        return [i.card_uuid in known for i in items]
+
+    # --- memory -------------------------------------------------------------------------------------
+
+    def recent_override(self, patient_id: str, rule: str, reason_codes: Iterable[str], since: datetime) -> str | None:
+        """The reason code of an override of this rule for this patient since `since`, if any."""
+        codes = list(reason_codes)
+        if not codes:
+            return None
+        query = (
+            select(feedback.c.reason_code)
+            .join(cards, cards.c.uuid == feedback.c.card_uuid)
+            .where(
+                cards.c.patient_id == patient_id,
+                cards.c.rule == rule,
+                feedback.c.outcome == "overridden",
+                feedback.c.reason_code.in_(codes),
+                feedback.c.outcome_timestamp >= since,
+            )
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def answered_in_encounter(
+        self, encounter_id: str, rule: str, target_ref: str | None, fingerprint: str | None
+    ) -> bool:
+        """Was a card of this rule, for this same order, already shown in this encounter and answered?"""
+        query = (
+            select(cards.c.uuid)
+            .join(feedback, feedback.c.card_uuid == cards.c.uuid)
+            .where(
+                cards.c.encounter_id == encounter_id,
+                cards.c.rule == rule,
+                cards.c.suppressed_because.is_(None),
+                _equal_or_null(cards.c.target_ref, target_ref),
+                _equal_or_null(cards.c.target_fingerprint, fingerprint),
+            )
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def shown_in_encounter(self, encounter_id: str, rule: str) -> bool:
+        query = (
+            select(cards.c.uuid)
+            .where(cards.c.encounter_id == encounter_id, cards.c.rule == rule, cards.c.suppressed_because.is_(None))
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    # --- reporting and retention ---------------------------------------------------------------------
+
+    def report(self, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+
+        def entry(rule: str) -> dict[str, Any]:
+            return out.setdefault(
+                rule,
+                {"shown": 0, "suppressed": 0, "accepted": 0, "overridden": 0, "override_reasons": {}, "free_text": 0},
+            )
+
+        in_range = cards.c.created_at.between(start, end)
+        with self.engine.connect() as conn:
+            for rule, suppressed, count in conn.execute(
+                select(cards.c.rule, cards.c.suppressed_because.is_not(None), func.count())
+                .where(in_range)
+                .group_by(cards.c.rule, cards.c.suppressed_because.is_not(None))
+            ):
+                entry(rule)["suppressed" if suppressed else "shown"] += count
+            # One outcome per card: the latest feedback wins (a card can be reported more than once).
+            rows = conn.execute(
+                select(
+                    cards.c.rule,
+                    feedback.c.card_uuid,
+                    feedback.c.outcome,
+                    feedback.c.reason_code,
+                    feedback.c.user_comment,
+                )
+                .join(feedback, feedback.c.card_uuid == cards.c.uuid)
+                .where(in_range)
+                .order_by(feedback.c.outcome_timestamp, feedback.c.id)
+            ).all()
+        latest: dict[str, tuple[str, str, str | None, str | None]] = {}
+        for rule, uuid, outcome, reason, comment in rows:
+            latest[uuid] = (rule, outcome, reason, comment)
+        for rule, outcome, reason, comment in latest.values():
+            e = entry(rule)
+            e[outcome] += 1
+            if outcome == "overridden":
+                key = reason or "(no reason)"
+                e["override_reasons"][key] = e["override_reasons"].get(key, 0) + 1
+                if comment:
+                    e["free_text"] += 1
+        for e in out.values():
+            answered = e["accepted"] + e["overridden"]
+            e["acceptance_rate"] = round(e["accepted"] / e["shown"], 3) if e["shown"] else None
+            e["free_text_share"] = round(e["free_text"] / e["overridden"], 3) if e["overridden"] else None
+            e["answered"] = answered
+        return out
+
+    def purge(self, older_than: datetime) -> tuple[int, int]:
+        with self.engine.begin() as conn:
+            f = conn.execute(feedback.delete().where(feedback.c.received_at < older_than)).rowcount
+            c = conn.execute(cards.delete().where(cards.c.created_at < older_than)).rowcount
+        return c, f
+
+
+def _equal_or_null(column: Any, value: str | None) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def days_ago(days: float, now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(days=days)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
