@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets
+.PHONY: install run test lint format clean valuesets bench
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,7 @@ valuesets: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(FHIR_SERVER)/node_modules .pytest_cache .ruff_cache
+
+## Benchmarks against a floor (prints a table; never fails on timing). Installs wrk from Debian when root.
+bench: install
+	$(BIN)/python -m bench.run

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import logs
+from .cards import validate_order_templates
 from .feedback import parse_feedback
 from .fhir_client import DisallowedFhirServer, FhirClient
 from .fhir_models import preload
@@ -48,7 +49,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     kb = knowledge()
     preload()
     executor = ThreadPoolExecutor(max_workers=settings.fhir_concurrency, thread_name_prefix="fhir")
-    assembler = PatientDataAssembler(settings, FhirClient(settings), executor, selector_for(kb))
+    selector = selector_for(kb, settings.fever_lookback_days)
+    assembler = PatientDataAssembler(settings, FhirClient(settings), executor, selector)
+    validate_order_templates()
     store = Store(settings.database_url)
     memory = Memory(store, MemoryPolicy.load(settings.suppression_days)) if settings.memory_enabled else None
     app.extensions["cds"] = {

@@ -107,8 +107,7 @@ def updated_order(template_name: str, target: Order) -> dict[str, Any]:
     for element in ("medicationCodeableConcept", "dosageInstruction"):
         resource[element] = copy.deepcopy(template[element])
     resource.pop("medicationReference", None)
-    model_for(resource["resourceType"]).model_validate(resource)
-    return resource
+    return resource  # the draft was validated when read, the template parts at start-up
 
 
 def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[str, Any]:
@@ -125,8 +124,30 @@ def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[st
         resource["priority"] = finding.facts["urgency"]
     if finding.episode and finding.episode.reason_condition:
         resource["reasonReference"] = [{"reference": finding.episode.reason_condition}]
-    model_for(resource["resourceType"]).model_validate(resource)  # a bad template must fail loudly, not reach an EHR
-    return resource
+    return resource  # validated at start-up: only ids and references vary per request
+
+
+def validate_order_templates() -> None:
+    """Validate every suggested order with fhir.resources once, at start-up, filled as a request fills it.
+
+    A malformed template must stop the service from starting, never reach an EHR; per request only ids
+    and references change, so validating each copy again would cost time and prove nothing more.
+    """
+    cards, _, _ = _content()
+    for name, template in cards["order_templates"].items():
+        sample = copy.deepcopy(template)
+        sample.update(
+            id="lbp-cds-template-check",
+            subject={"reference": "Patient/example"},
+            encounter={"reference": "Encounter/example"},
+            requester={"reference": "Practitioner/example"},
+            priority="stat",
+            reasonReference=[{"reference": "Condition/example"}],
+        )
+        try:
+            model_for(sample["resourceType"]).model_validate(sample)
+        except ValueError as exc:
+            raise RuntimeError(f"order template {name!r} in cards.json is not valid FHIR: {exc}") from exc
 
 
 def _order_label(order: Order | None) -> str:

@@ -46,14 +46,9 @@ class HookPipeline:
         record = self.assembler.assemble(service, request, allowed_servers)
         orders = orders_in_question(request.hook, record, request.selections)
         findings = evaluate(request.hook, record, orders, self.kb, now, self.windows)
-        shown: list[Finding] = []
-        held: list[tuple[Finding, str]] = []
-        for finding in findings:
-            why = self.memory.why_suppressed(finding, request, now) if self.memory else None
-            if why:
-                held.append((finding, why))
-            else:
-                shown.append(finding)
+        reasons = self.memory.hold_back(findings, request, now) if self.memory else {}
+        shown = [f for i, f in enumerate(findings) if i not in reasons]
+        held = [(findings[i], why) for i, why in reasons.items()]
         ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id)
         cards = render(shown, ctx)
         # Logged before answering: a later feedback message carries only the card uuid.

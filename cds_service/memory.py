@@ -55,22 +55,28 @@ class Memory:
         self.store = store
         self.policy = policy
 
-    def why_suppressed(self, finding: Finding, request: HookRequest, now: datetime) -> str | None:
-        if finding.rule == RED_FLAG_RULE:
-            return None  # safety invariant: a red flag is never hidden
-        reasons = self.policy.suppressing_reasons.get(finding.rule, ())
-        since = now - timedelta(days=self.policy.suppression_days)
-        overridden = self.store.recent_override(request.patient_id, finding.rule, reasons, since)
-        if overridden:
-            return (
-                f"overridden for this patient with reason {overridden!r} within {self.policy.suppression_days:g} days"
+    def hold_back(self, findings: list[Finding], request: HookRequest, now: datetime) -> dict[int, str]:
+        """Index of each finding to hold back -> why. At most two queries per request, none without findings."""
+        candidates = [i for i, f in enumerate(findings) if f.rule != RED_FLAG_RULE]  # a red flag is never hidden
+        if not candidates:
+            return {}
+        overrides = self.store.overrides_since(request.patient_id, now - timedelta(days=self.policy.suppression_days))
+        history = self.store.encounter_history(request.encounter_id) if request.encounter_id else None
+        held: dict[int, str] = {}
+        for i in candidates:
+            finding = findings[i]
+            reason = next(
+                (r for r in self.policy.suppressing_reasons.get(finding.rule, ()) if (finding.rule, r) in overrides),
+                None,
             )
-        encounter = request.encounter_id
-        if encounter is None:
-            return None
-        if finding.rule in self.policy.once_per_encounter and self.store.shown_in_encounter(encounter, finding.rule):
-            return "already shown in this encounter"
-        target = finding.target.ref if finding.target else None
-        if target and self.store.answered_in_encounter(encounter, finding.rule, target, fingerprint(finding)):
-            return "already answered for this order in this encounter"
-        return None
+            if reason:
+                held[i] = (
+                    f"overridden for this patient with reason {reason!r} within {self.policy.suppression_days:g} days"
+                )
+            elif history is None:
+                continue
+            elif finding.rule in self.policy.once_per_encounter and finding.rule in history.shown_rules:
+                held[i] = "already shown in this encounter"
+            elif finding.target and (finding.rule, finding.target.ref, fingerprint(finding)) in history.answered:
+                held[i] = "already answered for this order in this encounter"
+        return held

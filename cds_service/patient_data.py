@@ -127,8 +127,7 @@ class PatientDataAssembler:
             for resource in resources:
                 kind = resource.get("resourceType")
                 if kind == "Patient":
-                    if rec.validate(resource):
-                        patient = rec.patient_fact(resource)
+                    patient = resource
                     continue
                 if rec.is_excluded(resource) or not self.selector.is_relevant(resource):
                     continue
@@ -147,7 +146,7 @@ class PatientDataAssembler:
         drafts = tuple(d for d in (draft_order_fact(o, request.patient_id) for o in request.draft_orders) if d)
         return rec.PatientRecord(
             patient_id=request.patient_id,
-            patient=patient,
+            patient_resource=patient,
             conditions=tuple(_unique(conditions)),
             observations=tuple(_unique(observations)),
             orders=tuple(_unique(orders)),

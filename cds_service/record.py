@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -175,7 +176,8 @@ class DataGap:
 @dataclass(frozen=True)
 class PatientRecord:
     patient_id: str
-    patient: PatientFact | None = None
+    # The Patient resource is validated only when a rule asks for it (few do, and it is the costliest to validate).
+    patient_resource: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
     conditions: tuple[ConditionFact, ...] = ()
     observations: tuple[ObservationFact, ...] = ()
     orders: tuple[OrderFact, ...] = ()
@@ -183,8 +185,16 @@ class PatientRecord:
     draft_orders: tuple[Order, ...] = ()
     gaps: tuple[DataGap, ...] = ()
 
-    def gap(self, what: str) -> DataGap | None:
-        return next((g for g in self.gaps if g.what == what), None)
+    def gap(self, key: str) -> DataGap | None:
+        """The gap for a prefetch key ("observations", ...), if that data could not be had."""
+        return next((g for g in self.gaps if g.key == key), None)
+
+    @cached_property
+    def patient(self) -> PatientFact | None:
+        resource = self.patient_resource
+        if resource is None or not validate(resource):
+            return None
+        return patient_fact(resource)
 
 
 # --- reading FHIR JSON -------------------------------------------------------------------------------
@@ -209,10 +219,10 @@ def parse_datetime(value: Any) -> datetime | None:
 
 def _status_code(value: Any) -> str | None:
     """The code of a status CodeableConcept; the system is implied by the element, so it is not required."""
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return None
     for coding in value.get("coding") or []:
-        if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
             return coding["code"]
     return None
 
@@ -414,15 +424,15 @@ def patient_fact(resource: Mapping[str, Any]) -> PatientFact:
 
 def iter_resources(bundle_or_resource: Any) -> Iterable[Mapping[str, Any]]:
     """Resources of a searchset Bundle (or a lone resource), skipping search `outcome` entries."""
-    if not isinstance(bundle_or_resource, Mapping):
+    if not isinstance(bundle_or_resource, dict):
         return
     if bundle_or_resource.get("resourceType") != "Bundle":
         yield bundle_or_resource
         return
     for entry in bundle_or_resource.get("entry") or []:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
+        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             continue
         search = entry.get("search")
-        if isinstance(search, Mapping) and search.get("mode") == "outcome":
+        if isinstance(search, dict) and search.get("mode") == "outcome":
             continue
         yield entry["resource"]

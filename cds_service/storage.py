@@ -7,10 +7,9 @@ a small honest mechanism: a `schema_version` table and an ordered list of migrat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     func,
@@ -70,6 +70,25 @@ feedback = Table(
 
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
+# The hot-path queries run on every hook call: built once, so each call only binds parameters
+# (building a select() per call costs several times what SQLite takes to answer it).
+OVERRIDES_SINCE = (
+    select(cards.c.rule, feedback.c.reason_code)
+    .join(cards, cards.c.uuid == feedback.c.card_uuid)
+    .where(
+        cards.c.patient_id == bindparam("patient_id"),
+        feedback.c.outcome == "overridden",
+        feedback.c.reason_code.is_not(None),
+        feedback.c.outcome_timestamp >= bindparam("since"),
+    )
+)
+ENCOUNTER_HISTORY = (
+    select(cards.c.rule, cards.c.target_ref, cards.c.target_fingerprint, feedback.c.card_uuid.is_not(None))
+    .select_from(cards.outerjoin(feedback, feedback.c.card_uuid == cards.c.uuid))
+    .where(cards.c.encounter_id == bindparam("encounter_id"), cards.c.suppressed_because.is_(None))
+)
+INSERT_CARDS = insert(cards)
+
 # Each migration takes the schema from version i to i+1; append, never edit.
 MIGRATIONS: list[Sequence[str] | None] = [None]  # v1: the tables above, created with create_all
 
@@ -88,6 +107,12 @@ class CardRecord:
     target_fingerprint: str | None
     evidence: tuple[str, ...]
     suppressed_because: str | None = None
+
+
+@dataclass(frozen=True)
+class EncounterHistory:
+    shown_rules: frozenset[str]
+    answered: frozenset[tuple[str, str | None, str | None]]  # (rule, target ref, order fingerprint)
 
 
 @dataclass(frozen=True)
@@ -138,7 +163,7 @@ class Store:
         rows = [{**r.__dict__, "evidence": list(r.evidence), "created_at": now} for r in records]
         if rows:
             with self.engine.begin() as conn:
-                conn.execute(insert(cards), rows)
+                conn.execute(INSERT_CARDS, rows)
 
     def add_feedback(self, service_id: str, items: Sequence[FeedbackRecord], now: datetime) -> list[bool]:
         """Store every item in one transaction before answering; returns, per item, whether its card is known."""
@@ -165,53 +190,24 @@ class Store:
 
     # --- memory -------------------------------------------------------------------------------------
 
-    def recent_override(self, patient_id: str, rule: str, reason_codes: Iterable[str], since: datetime) -> str | None:
-        """The reason code of an override of this rule for this patient since `since`, if any."""
-        codes = list(reason_codes)
-        if not codes:
-            return None
-        query = (
-            select(feedback.c.reason_code)
-            .join(cards, cards.c.uuid == feedback.c.card_uuid)
-            .where(
-                cards.c.patient_id == patient_id,
-                cards.c.rule == rule,
-                feedback.c.outcome == "overridden",
-                feedback.c.reason_code.in_(codes),
-                feedback.c.outcome_timestamp >= since,
-            )
-            .limit(1)
-        )
+    def overrides_since(self, patient_id: str, since: datetime) -> set[tuple[str, str]]:
+        """(rule, override reason code) of every reasoned override for this patient since `since`."""
         with self.engine.connect() as conn:
-            return conn.execute(query).scalar()
+            rows = conn.execute(OVERRIDES_SINCE, {"patient_id": patient_id, "since": since})
+            return {(rule, code) for rule, code in rows}
 
-    def answered_in_encounter(
-        self, encounter_id: str, rule: str, target_ref: str | None, fingerprint: str | None
-    ) -> bool:
-        """Was a card of this rule, for this same order, already shown in this encounter and answered?"""
-        query = (
-            select(cards.c.uuid)
-            .join(feedback, feedback.c.card_uuid == cards.c.uuid)
-            .where(
-                cards.c.encounter_id == encounter_id,
-                cards.c.rule == rule,
-                cards.c.suppressed_because.is_(None),
-                _equal_or_null(cards.c.target_ref, target_ref),
-                _equal_or_null(cards.c.target_fingerprint, fingerprint),
-            )
-            .limit(1)
-        )
+    def encounter_history(self, encounter_id: str) -> EncounterHistory:
+        """What this encounter has already shown, and which of those cards were answered."""
+        shown: set[str] = set()
+        answered: set[tuple[str, str | None, str | None]] = set()
         with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
-
-    def shown_in_encounter(self, encounter_id: str, rule: str) -> bool:
-        query = (
-            select(cards.c.uuid)
-            .where(cards.c.encounter_id == encounter_id, cards.c.rule == rule, cards.c.suppressed_because.is_(None))
-            .limit(1)
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+            for rule, target, fingerprint, has_feedback in conn.execute(
+                ENCOUNTER_HISTORY, {"encounter_id": encounter_id}
+            ):
+                shown.add(rule)
+                if has_feedback:
+                    answered.add((rule, target, fingerprint))
+        return EncounterHistory(frozenset(shown), frozenset(answered))
 
     # --- reporting and retention ---------------------------------------------------------------------
 
@@ -270,17 +266,5 @@ class Store:
         return c, f
 
 
-def _equal_or_null(column: Any, value: str | None) -> Any:
-    return column.is_(None) if value is None else column == value
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def days_ago(days: float, now: datetime | None = None) -> datetime:
-    return (now or utcnow()) - timedelta(days=days)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))

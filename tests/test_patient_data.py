@@ -286,3 +286,32 @@ def test_entered_in_error_and_refuted_items_never_count():
     assert is_excluded({"resourceType": "Observation", "status": "entered-in-error"})
     assert is_excluded({"resourceType": "Condition", "verificationStatus": {"coding": [{"code": "refuted"}]}})
     assert not is_excluded({"resourceType": "Condition", "clinicalStatus": {"coding": [{"code": "resolved"}]}})
+
+
+def test_without_observations_no_startback_screening_is_suggested(client):
+    body = hook_request("patient-view", "lbp-startback-due")
+    full = client.post("/cds-services/lbp-patient-view", json=body).get_json()["cards"]
+    assert "LBPStarTBackScreen" in [c["source"]["topic"]["code"] for c in full]
+    body["prefetch"]["observations"] = None  # and no fhirServer: the Observations cannot be had
+    again = client.post(
+        "/cds-services/lbp-patient-view", json={**body, "context": {**body["context"], "encounterId": "enc-2"}}
+    )
+    assert "LBPStarTBackScreen" not in [c["source"]["topic"]["code"] for c in again.get_json()["cards"]]
+
+
+def test_an_opioid_card_says_when_medication_history_could_not_be_checked(client):
+    body = hook_request("order-sign", "lbp-acute", drafts="tramadol")
+    body["prefetch"]["medicationRequests"] = None
+    card = client.post("/cds-services/lbp-order-sign", json=body).get_json()["cards"][0]
+    assert card["source"]["topic"]["code"] == "LBPOpioidBeforeNSAID"
+    assert "Not checked" in card["detail"] and "medication orders" in card["detail"]
+
+
+def test_a_malformed_order_template_stops_the_service_from_starting(monkeypatch):
+    from cds_service import cards
+
+    content = cards._content()
+    broken = {**content[0], "order_templates": {"bad": {"resourceType": "ServiceRequest", "status": 42}}}
+    monkeypatch.setattr(cards, "_content", lambda: (broken, content[1], content[2]))
+    with pytest.raises(RuntimeError, match="order template 'bad'"):
+        cards.validate_order_templates()

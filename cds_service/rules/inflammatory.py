@@ -33,9 +33,9 @@ def inflammatory_back_pain(record: PatientRecord, episode: BackPainEpisode, kb: 
             evidence=tuple(c.ref for c in known),
             facts={"variant": "known", "diagnosis": known[0].code.label()},
         )
-    patient = record.patient
     if episode.weeks is None or episode.weeks <= CHRONIC_WEEKS or episode.onset is None:
         return None
+    patient = record.patient  # read (and validated) only now: most calls never need it
     if patient is None or patient.birth_date is None:
         return None
     onset = episode.onset.date()

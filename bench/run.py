@@ -1,0 +1,263 @@
+"""`make bench`: latency, throughput, CPU and memory of the service against a floor, on this machine.
+
+Prints a table; never fails on timing (targets are in the issue and the README, not asserted here).
+Workloads: W1 typical order-sign with full prefetch; W2 a large record with full prefetch; W3 no prefetch
+against the real local FHIR server with a delay per request; W4 throughput under wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from cds_service.cli import gunicorn_command, load_fixtures
+from cds_service.fixtures import DEFAULT_DIR
+from cds_service.local_fhir import LocalFhirServer
+
+from . import workloads
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SERVICE_PATH = "/cds-services/lbp-order-sign"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit(f"server on port {port} did not start: {' '.join(command)}")
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def workers(master: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLK_TCK
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    peaks = []
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks) if peaks else float("nan")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def sequential(url: str, body: bytes, n: int, master: int) -> dict[str, float]:
+    session = requests.Session()
+    headers = {"Content-Type": "application/json"}
+    for _ in range(max(3, n // 10)):  # warm-up
+        session.post(url, data=body, headers=headers, timeout=30)
+    pids = workers(master)
+    cpu_before = cpu_seconds(pids)
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(n):
+        t = time.perf_counter()
+        response = session.post(url, data=body, headers=headers, timeout=30)
+        latencies.append((time.perf_counter() - t) * 1000)
+        assert response.status_code == 200, response.text[:300]
+    elapsed = time.perf_counter() - started
+    return {
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "rps": n / elapsed,
+        "cpu_ms": (cpu_seconds(pids) - cpu_before) / n * 1000,
+        "rss_mb": peak_rss_mb(pids),
+    }
+
+
+def wrk(url: str, body_file: Path, seconds: int, connections: int) -> dict[str, float] | None:
+    if shutil.which("wrk") is None:
+        return None
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"local f = io.open({json.dumps(str(body_file))}, 'rb'); wrk.body = f:read('*a'); f:close()\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, timeout=seconds + 60,
+    ).stdout  # fmt: skip
+    result: dict[str, float] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            result["rps"] = float(parts[1])
+        elif parts[:1] == ["99%"]:
+            result["p99"] = _ms(parts[1])
+        elif parts[:1] == ["50%"]:
+            result["p50"] = _ms(parts[1])
+        elif "Non-2xx" in line:
+            result["errors"] = float(parts[-1])
+    return result
+
+
+def _ms(text: str) -> float:
+    for suffix, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def ensure_wrk() -> None:
+    """wrk comes from Debian; install it when this is a root shell that can."""
+    if shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk", shell=True, check=False
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer requests, shorter load (a smoke run)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    n1, n2, n3, load_s = (60, 8, 5, 3) if args.quick else (400, 40, 20, 15)
+    ensure_wrk()
+
+    tmp = Path(tempfile.mkdtemp(prefix="cds-bench-"))
+    w1 = tmp / "w1.json"
+    w2 = tmp / "w2.json"
+    size1 = workloads.write(w1, workloads.hook_body(workloads.typical_patient()))
+    size2 = workloads.write(w2, workloads.hook_body(workloads.large_patient()))
+
+    delay_ms = 100
+    fhir = LocalFhirServer(delay_ms=delay_ms)
+    base = fhir.start()
+    load_fixtures(base, None, DEFAULT_DIR)
+    w3 = tmp / "w3.json"
+    workloads.write(w3, workloads.hook_body(None, fhir_server=base))
+
+    service_port, floor_port = free_port(), free_port()
+    service_env = {
+        "CDS_AUTH_REQUIRED": "false",
+        "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
+        "CDS_ALLOWED_FHIR_SERVERS": base,
+        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
+        "CDS_LOG_LEVEL": "WARNING",
+    }
+    results: dict[str, dict] = {}
+    answer = tmp / "answer.json"
+    with server(gunicorn_command("127.0.0.1", service_port, args.workers), service_env, service_port) as svc:
+        url = f"http://127.0.0.1:{service_port}{SERVICE_PATH}"
+        answer.write_bytes(
+            requests.post(url, data=w1.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30).content
+        )
+        results["W1 service"] = sequential(url, w1.read_bytes(), n1, svc.pid)
+        results["W2 service"] = sequential(url, w2.read_bytes(), n2, svc.pid)
+        before = len(fhir.requests)
+        results["W3 service"] = sequential(url, w3.read_bytes(), n3, svc.pid)
+        results["W3 chain"] = _chains(fhir.requests[before:])
+        results["W4 service"] = wrk(url, w1, load_s, 16) or {}
+    fhir.stop()
+    floor_cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{floor_port}",
+        "--workers",
+        str(args.workers),
+        "bench.floor_app:app",
+    ]
+    with server(floor_cmd, {"FLOOR_ANSWER_FILE": str(answer)}, floor_port) as flr:
+        url = f"http://127.0.0.1:{floor_port}{SERVICE_PATH}"
+        results["W1 floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
+        results["W2 floor"] = sequential(url, w2.read_bytes(), n2, flr.pid)
+        results["W4 floor"] = wrk(url, w1, load_s, 16) or {}
+    print(report(results, size1, size2, delay_ms, args.workers))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _chains(log: list[dict]) -> dict[str, float]:
+    """FHIR requests per hook call and the slowest single request (the longest chain: no query pages here)."""
+    durations = [r["ended"] - r["started"] for r in log if r.get("event") == "request"]
+    starts = sorted((r["started"], r["ended"]) for r in log if r.get("event") == "request")
+    overlap = max((sum(1 for s, e in starts if s <= t < e) for t, _ in starts), default=0)
+    return {"requests": len(durations), "slowest_ms": max(durations, default=0.0), "max_in_flight": overlap}
+
+
+def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers: int) -> str:
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}x" if a and b else "-"
+
+    lines = [
+        f"Benchmarks ({n_workers} gunicorn sync workers each; W1 body {size1 / 1024:.0f} KiB, W2 body {size2 / 1024:.0f} KiB)",
+        "",
+        f"{'workload':<22}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}{'CPU ms/req':>12}{'peak RSS MB':>13}{'CPU vs floor':>14}{'p50 vs floor':>14}",
+    ]
+    for w in ("W1", "W2"):
+        for who in ("service", "floor"):
+            m = r[f"{w} {who}"]
+            vs_cpu = ratio(m["cpu_ms"], r[f"{w} floor"]["cpu_ms"]) if who == "service" else ""
+            vs_p50 = ratio(m["p50"], r[f"{w} floor"]["p50"]) if who == "service" else ""
+            lines.append(
+                f"{w + ' ' + who:<22}{m['p50']:>9.2f}{m['p95']:>9.2f}{m['p99']:>9.2f}{m['rps']:>9.0f}{m['cpu_ms']:>12.2f}{m['rss_mb']:>13.0f}{vs_cpu:>14}{vs_p50:>14}"
+            )
+    w3, chain = r["W3 service"], r["W3 chain"]
+    lines += [
+        "",
+        f"W3 no prefetch, {delay_ms} ms per FHIR request: p50 {w3['p50']:.1f} ms, p95 {w3['p95']:.1f} ms; "
+        f"{chain['requests']} FHIR requests in all, up to {chain['max_in_flight']} in flight at once; "
+        f"slowest single request {chain['slowest_ms']:.0f} ms; p50 / slowest chain = {w3['p50'] / max(chain['slowest_ms'], 1):.2f}x",
+    ]
+    for who in ("service", "floor"):
+        m = r.get(f"W4 {who}") or {}
+        if m:
+            lines.append(
+                f"W4 {who:<8} 16 connections: {m.get('rps', 0):.0f} req/s, p50 {m.get('p50', 0):.1f} ms, p99 {m.get('p99', 0):.1f} ms"
+                + (f", {m['errors']:.0f} non-2xx" if m.get("errors") else "")
+            )
+        else:
+            lines.append(f"W4 {who}: skipped (wrk is not installed)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
