@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets bench
+.PHONY: install run test lint format clean valuesets bench container-test
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,15 @@ install: $(STAMP) $(NODE_STAMP)
 run: install
 	$(BIN)/cds-service dev
 
-## Lint, then the whole test suite (unit and integration, against the real local FHIR server).
+## Lint, the whole test suite (unit and integration, against the real local FHIR server), then the
+## container image smoke test (skipped with a message where Podman is not available).
 test: install lint
 	$(BIN)/python -m pytest
+	scripts/container-smoke-test
+
+## Build the Dockerfile with Podman and smoke-test the running image.
+container-test: install
+	scripts/container-smoke-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

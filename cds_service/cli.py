@@ -41,6 +41,7 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
         "--timeout", "30",
         "--graceful-timeout", "10",
         "--error-logfile", "-",
+        "--no-control-socket",  # nothing uses it, and a non-root user has no home to put it in
         "cds_service.wsgi:app",
     ]  # fmt: skip
 
@@ -234,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the production server (gunicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default=os.environ.get("CDS_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8000")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("CDS_WORKERS", "2")))
     serve.set_defaults(func=cmd_serve)
 
