@@ -7,6 +7,7 @@ a small honest mechanism: a `schema_version` table and an ordered list of migrat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 metadata = MetaData()
 
@@ -144,8 +146,25 @@ class Store:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
         self.migrate()
 
-    def migrate(self) -> None:
+    def migrate(self, attempts: int = 10) -> None:
+        """Create or upgrade the schema. Every gunicorn worker does this at start, at the same moment:
+        PostgreSQL serialises them with an advisory lock; SQLite (whose DDL pysqlite does not wrap in a
+        transaction) may see a table appear between check and create, which is retried."""
+        for attempt in range(attempts):
+            try:
+                self._migrate_once()
+                return
+            except (OperationalError, ProgrammingError, IntegrityError) as exc:
+                if "already exists" not in str(exc).lower() and "duplicate" not in str(exc).lower():
+                    raise
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _migrate_once(self) -> None:
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7314)"))  # held until this transaction ends
             metadata.create_all(conn)
             current = conn.execute(select(func.max(schema_version.c.version))).scalar()
             if current is None:

@@ -262,3 +262,15 @@ def test_report_command_prints_json_for_machines(client, app, monkeypatch, capsy
     assert body["rules"]["lbp-imaging-no-red-flag"]["shown"] == 1
     assert main(["report"]) == 0
     assert "lbp-imaging-no-red-flag" in capsys.readouterr().out
+
+
+def _open_store(database_url: str) -> bool:
+    Store(database_url)
+    return True
+
+
+def test_several_workers_can_create_the_schema_at_the_same_moment(tmp_path, request):
+    # gunicorn starts every worker at once and each migrates: none may fail on a fresh database.
+    for url in (f"sqlite:///{tmp_path / 'fresh.sqlite3'}", request.getfixturevalue("postgres_server").new_database()):
+        with multiprocessing.get_context("spawn").Pool(4) as pool:
+            assert pool.map(_open_store, [url] * 8) == [True] * 8
