@@ -36,7 +36,7 @@ def parse_feedback(body: Any) -> list[FeedbackRecord]:
         if not isinstance(card, str) or not card.strip():
             raise ProtocolError(f"{where}.card (the card's uuid) is required")
         outcome = item.get("outcome")
-        if outcome not in OUTCOMES:
+        if not isinstance(outcome, str) or outcome not in OUTCOMES:
             raise ProtocolError(f"{where}.outcome must be 'accepted' or 'overridden'")
         accepted = item.get("acceptedSuggestions")
         ids: tuple[str, ...] = ()
@@ -55,7 +55,10 @@ def parse_feedback(body: Any) -> list[FeedbackRecord]:
             if reason is not None:
                 if not isinstance(reason, Mapping) or not isinstance(reason.get("code"), str):
                     raise ProtocolError(f"{where}.overrideReason.reason must be a Coding with a code")
-                reason_system, reason_code = reason.get("system"), reason["code"]
+                system = reason.get("system")
+                if system is not None and not isinstance(system, str):
+                    raise ProtocolError(f"{where}.overrideReason.reason.system must be a string")
+                reason_system, reason_code = system, reason["code"]
             comment = override.get("userComment")
             if comment is not None and not isinstance(comment, str):
                 raise ProtocolError(f"{where}.overrideReason.userComment must be a string")

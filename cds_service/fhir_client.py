@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from .record import as_list
 from .settings import Settings
 
 FHIR_JSON = "application/fhir+json"
@@ -120,7 +121,7 @@ class FhirClient:
             if page.get("resourceType") != "Bundle":
                 # A read, not a search: the resource itself.
                 return SearchResult([dict(page)], False, requests_made)
-            for entry in page.get("entry") or []:
+            for entry in as_list(page.get("entry")):
                 resource = entry.get("resource") if isinstance(entry, Mapping) else None
                 if not isinstance(resource, Mapping):
                     continue
@@ -184,7 +185,7 @@ def _json_or_raise(response: requests.Response) -> dict[str, Any]:
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
+    for link in as_list(bundle.get("link")):
         if isinstance(link, Mapping) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None

@@ -48,7 +48,7 @@ class Selector:
 
 
 def _has_next(bundle: Mapping[str, Any]) -> bool:
-    return any(isinstance(link, Mapping) and link.get("relation") == "next" for link in bundle.get("link") or [])
+    return any(isinstance(link, Mapping) and link.get("relation") == "next" for link in rec.as_list(bundle.get("link")))
 
 
 def _usable_prefetch(value: Any) -> bool:
@@ -173,7 +173,7 @@ def with_contained_medication(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     if "medicationCodeableConcept" in resource or not isinstance(reference, Mapping):
         return resource
     target = str(reference.get("reference") or "")
-    for contained in resource.get("contained") or []:
+    for contained in rec.as_list(resource.get("contained")):
         if isinstance(contained, Mapping) and f"#{contained.get('id')}" == target and "code" in contained:
             return {**resource, "medicationCodeableConcept": contained["code"]}
     return resource

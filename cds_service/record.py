@@ -43,7 +43,7 @@ class Concept:
             return cls()
         codings: list[Coding] = []
         displays: list[str] = []
-        for coding in value.get("coding") or []:
+        for coding in as_list(value.get("coding")):
             if isinstance(coding, Mapping) and coding.get("system") and coding.get("code"):
                 codings.append((str(coding["system"]), str(coding["code"])))
             if isinstance(coding, Mapping) and coding.get("display"):
@@ -200,6 +200,11 @@ class PatientRecord:
 # --- reading FHIR JSON -------------------------------------------------------------------------------
 
 
+def as_list(value: Any) -> list[Any]:
+    """A JSON array, or an empty one for anything else: clients send junk, and junk must not crash a rule."""
+    return value if isinstance(value, list) else []
+
+
 def parse_datetime(value: Any) -> datetime | None:
     """FHIR date, dateTime or instant -> aware datetime (UTC when no zone is given)."""
     if not isinstance(value, str) or not value:
@@ -221,7 +226,7 @@ def _status_code(value: Any) -> str | None:
     """The code of a status CodeableConcept; the system is implied by the element, so it is not required."""
     if not isinstance(value, dict):
         return None
-    for coding in value.get("coding") or []:
+    for coding in as_list(value.get("coding")):
         if isinstance(coding, dict) and isinstance(coding.get("code"), str):
             return coding["code"]
     return None
@@ -251,7 +256,7 @@ def codings_of(resource: Mapping[str, Any], element: str = "code") -> list[Codin
         return []
     return [
         (str(c["system"]), str(c["code"]))
-        for c in value.get("coding") or []
+        for c in as_list(value.get("coding"))
         if isinstance(c, Mapping) and c.get("system") and c.get("code")
     ]
 
@@ -261,13 +266,14 @@ def text_of(resource: Mapping[str, Any], element: str = "code") -> str:
     if not isinstance(value, Mapping):
         return ""
     parts = [str(value.get("text") or "")]
-    parts += [str(c.get("display") or "") for c in value.get("coding") or [] if isinstance(c, Mapping)]
+    parts += [str(c.get("display") or "") for c in as_list(value.get("coding")) if isinstance(c, Mapping)]
     return " ".join(p for p in parts if p)
 
 
 def is_excluded(resource: Mapping[str, Any]) -> bool:
     """Entered-in-error and refuted items never count for anything."""
-    if resource.get("status") in EXCLUDED_STATUSES:
+    status = resource.get("status")
+    if isinstance(status, str) and status in EXCLUDED_STATUSES:
         return True
     return _status_code(resource.get("verificationStatus")) in EXCLUDED_VERIFICATION
 
@@ -313,7 +319,7 @@ def _value_fields(obj: Mapping[str, Any]) -> tuple[Quantity | None, Concept | No
 def observation_fact(resource: Mapping[str, Any]) -> ObservationFact:
     quantity, value_code, value_integer = _value_fields(resource)
     components = []
-    for comp in resource.get("component") or []:
+    for comp in as_list(resource.get("component")):
         if isinstance(comp, Mapping):
             c_quantity, c_code, c_integer = _value_fields(comp)
             components.append(
@@ -340,8 +346,8 @@ def observation_fact(resource: Mapping[str, Any]) -> ObservationFact:
 
 
 def order_fact(resource: Mapping[str, Any], *, is_draft: bool) -> OrderFact:
-    reasons = tuple(Concept.from_json(r) for r in resource.get("reasonCode") or [])
-    reason_refs = tuple(ref for r in resource.get("reasonReference") or [] if (ref := _reference(r)))
+    reasons = tuple(Concept.from_json(r) for r in as_list(resource.get("reasonCode")))
+    reason_refs = tuple(ref for r in as_list(resource.get("reasonReference")) if (ref := _reference(r)))
     code = (
         resource.get("code")
         if resource.get("resourceType") == "ServiceRequest"
@@ -365,7 +371,7 @@ def _dose(dosage: Mapping[str, Any]) -> DoseFact:
     timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
     repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
     low = high = None
-    for dose_and_rate in dosage.get("doseAndRate") or []:
+    for dose_and_rate in as_list(dosage.get("doseAndRate")):
         if not isinstance(dose_and_rate, Mapping):
             continue
         if "doseQuantity" in dose_and_rate:
@@ -408,8 +414,8 @@ def medication_fact(resource: Mapping[str, Any], *, is_draft: bool) -> Medicatio
         medication=Concept.from_json(resource.get("medicationCodeableConcept")),
         medication_ref=_reference(resource.get("medicationReference")),
         authored=parse_datetime(resource.get("authoredOn")),
-        dosage=tuple(_dose(d) for d in resource.get("dosageInstruction") or [] if isinstance(d, Mapping)),
-        reasons=tuple(Concept.from_json(r) for r in resource.get("reasonCode") or []),
+        dosage=tuple(_dose(d) for d in as_list(resource.get("dosageInstruction")) if isinstance(d, Mapping)),
+        reasons=tuple(Concept.from_json(r) for r in as_list(resource.get("reasonCode"))),
         is_draft=is_draft,
         resource=resource,
     )
@@ -429,7 +435,7 @@ def iter_resources(bundle_or_resource: Any) -> Iterable[Mapping[str, Any]]:
     if bundle_or_resource.get("resourceType") != "Bundle":
         yield bundle_or_resource
         return
-    for entry in bundle_or_resource.get("entry") or []:
+    for entry in as_list(bundle_or_resource.get("entry")):
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             continue
         search = entry.get("search")

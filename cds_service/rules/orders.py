@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..record import Order, OrderFact
+from ..record import Order, OrderFact, as_list
 from .knowledge import Knowledge
 
 
@@ -27,4 +27,4 @@ def is_bed_rest(order: Order, kb: Knowledge) -> bool:
 
 def _codings(order: OrderFact) -> list[dict]:
     code = order.resource.get("code") or order.resource.get("codeCodeableConcept") or {}
-    return [c for c in code.get("coding") or [] if isinstance(c, dict)] if isinstance(code, dict) else []
+    return [c for c in as_list(code.get("coding")) if isinstance(c, dict)] if isinstance(code, dict) else []

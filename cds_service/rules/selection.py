@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..patient_data import Selector
-from ..record import parse_datetime, text_of
+from ..record import as_list, parse_datetime, text_of
 from .knowledge import Knowledge
 
 CODE_ELEMENT = {
@@ -30,10 +30,10 @@ def _has_code(resource: Mapping[str, Any], element: str, codes: frozenset[tuple[
     value = resource.get(element)
     if not isinstance(value, dict):
         return None
-    for coding in value.get("coding") or ():
+    for coding in as_list(value.get("coding")):
         if isinstance(coding, dict):
             pair = (coding.get("system"), coding.get("code"))
-            if pair in codes:
+            if isinstance(pair[0], str) and isinstance(pair[1], str) and pair in codes:
                 return pair  # type: ignore[return-value]
     return None
 
