@@ -129,7 +129,8 @@ class PatientDataAssembler:
                 if kind == "Patient":
                     patient = resource
                     continue
-                if rec.is_excluded(resource) or not self.selector.is_relevant(resource):
+                # Relevance first: it rejects most of a large record with one set lookup per coding.
+                if not self.selector.is_relevant(resource) or rec.is_excluded(resource):
                     continue
                 if not rec.validate(resource):
                     # Said on the cards: an unreadable resource could be the red flag that changes the advice.

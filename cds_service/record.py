@@ -9,6 +9,7 @@ status so that rules can reason about history (a resolved cancer is still a hist
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -278,19 +279,37 @@ def is_excluded(resource: Mapping[str, Any]) -> bool:
     return _status_code(resource.get("verificationStatus")) in EXCLUDED_VERIFICATION
 
 
+# Verdicts by exact content. The same resources come back on every hook call for a chart (patient-view,
+# order-select, order-sign), and validation is the costliest step per resource; the same JSON always gets
+# the same verdict, so this changes speed, never an answer. Bounded; oldest entries go first.
+_VERDICTS: dict[str, bool] = {}
+VERDICT_CACHE_SIZE = 20_000
+
+
 def validate(resource: Mapping[str, Any]) -> bool:
     """Validate one resource with the fhir.resources R4B model; a failure is logged and skipped, never fatal."""
+    key = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
+    verdict = _VERDICTS.get(key)
+    if verdict is None:
+        verdict = _validate(resource)
+        if len(_VERDICTS) >= VERDICT_CACHE_SIZE:
+            _VERDICTS.pop(next(iter(_VERDICTS)), None)
+        _VERDICTS[key] = verdict
+    if not verdict:
+        log.warning(
+            "skipping invalid FHIR resource",
+            extra={"resource_type": resource.get("resourceType"), "resource_id": resource.get("id")},
+        )
+    return verdict
+
+
+def _validate(resource: Mapping[str, Any]) -> bool:
     model = model_for(str(resource.get("resourceType")))
     if model is None:
         return True
     try:
         model.model_validate(resource)
-    except (ValidationError, ValueError, TypeError) as exc:
-        count = len(exc.errors()) if isinstance(exc, ValidationError) else 1
-        log.warning(
-            "skipping invalid FHIR resource",
-            extra={"resource_type": resource.get("resourceType"), "resource_id": resource.get("id"), "errors": count},
-        )
+    except (ValidationError, ValueError, TypeError):
         return False
     return True
 

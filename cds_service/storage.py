@@ -130,9 +130,9 @@ class FeedbackRecord:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL below may have to wait for a lock
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
@@ -149,13 +149,15 @@ class Store:
     def migrate(self, attempts: int = 10) -> None:
         """Create or upgrade the schema. Every gunicorn worker does this at start, at the same moment:
         PostgreSQL serialises them with an advisory lock; SQLite (whose DDL pysqlite does not wrap in a
-        transaction) may see a table appear between check and create, which is retried."""
+        transaction) may see a table appear between check and create, or find the new file locked while
+        another worker switches it to WAL: both are retried."""
         for attempt in range(attempts):
             try:
                 self._migrate_once()
                 return
             except (OperationalError, ProgrammingError, IntegrityError) as exc:
-                if "already exists" not in str(exc).lower() and "duplicate" not in str(exc).lower():
+                message = str(exc).lower()
+                if not any(m in message for m in ("already exists", "duplicate", "database is locked")):
                     raise
                 if attempt == attempts - 1:
                     raise
