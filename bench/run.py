@@ -153,6 +153,50 @@ def ensure_wrk() -> None:
         )
 
 
+def measure(
+    args: argparse.Namespace, tmp: Path, w1: Path, w2: Path, fhir: LocalFhirServer, base: str, sizes: tuple
+) -> dict:
+    n1, n2, n3, load_s = sizes
+    load_fixtures(base, None, DEFAULT_DIR)
+    w3 = tmp / "w3.json"
+    workloads.write(w3, workloads.hook_body(None, fhir_server=base))
+
+    service_port, floor_port = free_port(), free_port()
+    service_env = {
+        "CDS_AUTH_REQUIRED": "false",
+        "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
+        "CDS_ALLOWED_FHIR_SERVERS": base,
+        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
+    }
+    results: dict[str, dict] = {}
+    answer = tmp / "answer.json"
+    with server(gunicorn_command("127.0.0.1", service_port, args.workers), service_env, service_port) as svc:
+        url = f"http://127.0.0.1:{service_port}{SERVICE_PATH}"
+        answer.write_bytes(
+            requests.post(url, data=w1.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30).content
+        )
+        results["W1 service"] = sequential(url, w1.read_bytes(), n1, svc.pid)
+        results["W2 service"] = sequential(url, w2.read_bytes(), n2, svc.pid)
+        results["W3 service"], results["W3 chain"] = no_prefetch(url, w3.read_bytes(), n3, fhir)
+        results["W4 service"] = wrk(url, w1, load_s, 16) or {}
+    floor_cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{floor_port}",
+        "--workers",
+        str(args.workers),
+        "bench.floor_app:app",
+    ]
+    with server(floor_cmd, {"FLOOR_ANSWER_FILE": str(answer)}, floor_port) as flr:
+        url = f"http://127.0.0.1:{floor_port}{SERVICE_PATH}"
+        results["W1 floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
+        results["W2 floor"] = sequential(url, w2.read_bytes(), n2, flr.pid)
+        results["W4 floor"] = wrk(url, w1, load_s, 16) or {}
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter load (a smoke run)")
@@ -170,45 +214,10 @@ def main() -> int:
     delay_ms = 100
     fhir = LocalFhirServer(delay_ms=delay_ms)
     base = fhir.start()
-    load_fixtures(base, None, DEFAULT_DIR)
-    w3 = tmp / "w3.json"
-    workloads.write(w3, workloads.hook_body(None, fhir_server=base))
-
-    service_port, floor_port = free_port(), free_port()
-    service_env = {
-        "CDS_AUTH_REQUIRED": "false",
-        "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
-        "CDS_ALLOWED_FHIR_SERVERS": base,
-        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
-        "CDS_LOG_LEVEL": "WARNING",
-    }
-    results: dict[str, dict] = {}
-    answer = tmp / "answer.json"
-    with server(gunicorn_command("127.0.0.1", service_port, args.workers), service_env, service_port) as svc:
-        url = f"http://127.0.0.1:{service_port}{SERVICE_PATH}"
-        answer.write_bytes(
-            requests.post(url, data=w1.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30).content
-        )
-        results["W1 service"] = sequential(url, w1.read_bytes(), n1, svc.pid)
-        results["W2 service"] = sequential(url, w2.read_bytes(), n2, svc.pid)
-        results["W3 service"], results["W3 chain"] = no_prefetch(url, w3.read_bytes(), n3, fhir)
-        results["W4 service"] = wrk(url, w1, load_s, 16) or {}
-    fhir.stop()
-    floor_cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{floor_port}",
-        "--workers",
-        str(args.workers),
-        "bench.floor_app:app",
-    ]
-    with server(floor_cmd, {"FLOOR_ANSWER_FILE": str(answer)}, floor_port) as flr:
-        url = f"http://127.0.0.1:{floor_port}{SERVICE_PATH}"
-        results["W1 floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
-        results["W2 floor"] = sequential(url, w2.read_bytes(), n2, flr.pid)
-        results["W4 floor"] = wrk(url, w1, load_s, 16) or {}
+    try:
+        results = measure(args, tmp, w1, w2, fhir, base, (n1, n2, n3, load_s))
+    finally:
+        fhir.stop()
     print(report(results, size1, size2, delay_ms, args.workers))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
