@@ -4,6 +4,7 @@ full prefetch; no prefetch with a stubbed FHIR server (`responses`); no prefetch
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -73,3 +74,21 @@ def test_scenario_without_prefetch_from_real_fhir_server(local_fhir, scenario):
     app = create_app(dev_settings(allow_insecure_fhir_http=True, allowed_fhir_servers=(local_fhir.base_url,)))
     body = _request(scenario, prefetch="none", fhir_server=local_fhir.base_url)
     _check(scenario, app.test_client().post(_service_url(scenario), json=body))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_scenario_with_partial_prefetch_and_the_rest_from_real_fhir_server(local_fhir, scenario):
+    app = create_app(dev_settings(allow_insecure_fhir_http=True, allowed_fhir_servers=(local_fhir.base_url,)))
+    body = _request(scenario, prefetch="full", fhir_server=local_fhir.base_url)
+    # The EHR prefetched the problem list only (and sent one key as null): everything else is fetched.
+    body["prefetch"] = {"conditions": body["prefetch"]["conditions"], "observations": None}
+    before = len(local_fhir.requests)
+    _check(scenario, app.test_client().post(_service_url(scenario), json=body))
+    service = SERVICE_FOR_HOOK[scenario["hook"]]
+    expected = len(service.prefetch) - 1
+    deadline = time.monotonic() + 5  # the server logs each request just after answering it
+    while len(local_fhir.requests) - before < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fetched = sorted(r["path"].split("/")[2] for r in local_fhir.requests[before:])
+    assert fetched == sorted(k.query.split("/")[0].split("?")[0] for k in service.prefetch if k.name != "conditions")
