@@ -100,13 +100,19 @@ def discovery() -> Any:
     return jsonify({"services": [s.discovery() for s in _cds()["services"].values()]})
 
 
-@api.post("/cds-services/<service_id>")
-def call_service(service_id: str) -> Any:
+def _service_and_body(service_id: str) -> tuple[Any, Any, Any]:
+    """(service, decoded body, None), or (None, None, an error response): 404, 415 or 400."""
     service = _cds()["services"].get(service_id)
     if service is None:
-        return operation_outcome(404, f"no CDS service with id {service_id!r}", "not-found")
+        return None, None, operation_outcome(404, f"no CDS service with id {service_id!r}", "not-found")
     g.service = service_id
     body, error = _json_body()
+    return service, body, error
+
+
+@api.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Any:
+    service, body, error = _service_and_body(service_id)
     if error is not None:
         return error
     try:
@@ -136,10 +142,7 @@ def _audience(settings: Settings) -> str:
 
 @api.post("/cds-services/<service_id>/feedback")
 def receive_feedback(service_id: str) -> Any:
-    if service_id not in _cds()["services"]:
-        return operation_outcome(404, f"no CDS service with id {service_id!r}", "not-found")
-    g.service = service_id
-    body, error = _json_body()
+    _, body, error = _service_and_body(service_id)
     if error is not None:
         return error
     try:

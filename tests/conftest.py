@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cds_service.app import create_app
-from cds_service.cli import load_fixtures
+from cds_service.cli import build_request, load_fixtures
 from cds_service.fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
 from cds_service.local_fhir import LocalFhirServer
 from cds_service.protocol import load_services
@@ -74,30 +74,20 @@ def hook_request(
     fhir_server: str | None = None,
     token: str | None = TOKEN,
 ) -> dict[str, Any]:
-    """A CDS Hooks request for a fixture patient; prefetch is "full" (answered from the fixture) or "none"."""
-    context: dict[str, Any] = {"userId": "Practitioner/dr-1", "patientId": patient, "encounterId": "enc-1"}
-    if hook != "patient-view":
-        bundle = draft_orders(drafts) if drafts else {"resourceType": "Bundle", "entry": []}
-        context["draftOrders"] = bundle
-        if hook == "order-select":
-            context["selections"] = selections or [
-                f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]
-            ]
-    body: dict[str, Any] = {"hook": hook, "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": context}
+    """A CDS Hooks request for a fixture patient; prefetch is "full" (answered from the fixture) or "none".
+
+    Built on the same function `cds-service call` uses, then given a fixed hookInstance and encounter."""
+    drafts_bundle = draft_orders(drafts) if drafts else None
+    body = build_request(hook, patient, fhir_server, token, drafts_bundle)
+    body["hookInstance"] = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+    context = body["context"]
+    context.update(userId="Practitioner/dr-1", encounterId="enc-1")
+    if selections is not None:
+        context["selections"] = selections
     if prefetch == "full":
         pool = patient_resources(patient)
         service = SERVICE_FOR_HOOK[hook]
         body["prefetch"] = {key.name: search(pool, key.render(context)) for key in service.prefetch}
-    if fhir_server:
-        body["fhirServer"] = fhir_server
-        if token:
-            body["fhirAuthorization"] = {
-                "access_token": token,
-                "token_type": "Bearer",
-                "expires_in": 300,
-                "scope": "patient/*.read",
-                "subject": "lbp-cds",
-            }
     return body
 
 
