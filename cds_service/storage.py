@@ -43,9 +43,10 @@ cards = Table(
     Column("service_id", String(64), nullable=False),
     Column("hook", String(32), nullable=False),
     Column("hook_instance", String(128), nullable=False),
-    Column("rule", String(64), nullable=False, index=True),
+    # Indexed only where a query needs it: every index is paid for on the per-call insert.
+    Column("rule", String(64), nullable=False),
     Column("indicator", String(16), nullable=False),
-    Column("patient_id", String(128), nullable=False, index=True),
+    Column("patient_id", String(128), nullable=False),
     Column("encounter_id", String(128), index=True),
     Column("target_ref", String(256)),
     Column("target_fingerprint", String(64)),
@@ -61,6 +62,10 @@ feedback = Table(
     Column("service_id", String(64), nullable=False),
     Column("card_uuid", String(64), nullable=False, index=True),
     Column("known_card", Boolean, nullable=False),
+    # Copied from the card log when the card is known, so that the per-call memory lookup reads this small
+    # table alone; joining the card log made every call slower as a patient's card history grew.
+    Column("patient_id", String(128), index=True),
+    Column("rule", String(64)),
     Column("outcome", String(16), nullable=False),
     Column("accepted_suggestions", JSON),
     Column("reason_system", String(256)),
@@ -74,15 +79,11 @@ schema_version = Table("schema_version", metadata, Column("version", Integer, nu
 
 # The hot-path queries run on every hook call: built once, so each call only binds parameters
 # (building a select() per call costs several times what SQLite takes to answer it).
-OVERRIDES_SINCE = (
-    select(cards.c.rule, feedback.c.reason_code)
-    .join(cards, cards.c.uuid == feedback.c.card_uuid)
-    .where(
-        cards.c.patient_id == bindparam("patient_id"),
-        feedback.c.outcome == "overridden",
-        feedback.c.reason_code.is_not(None),
-        feedback.c.outcome_timestamp >= bindparam("since"),
-    )
+OVERRIDES_SINCE = select(feedback.c.rule, feedback.c.reason_code).where(
+    feedback.c.patient_id == bindparam("patient_id"),
+    feedback.c.outcome == "overridden",
+    feedback.c.reason_code.is_not(None),
+    feedback.c.outcome_timestamp >= bindparam("since"),
 )
 ENCOUNTER_HISTORY = (
     select(cards.c.rule, cards.c.target_ref, cards.c.target_fingerprint, feedback.c.card_uuid.is_not(None))
@@ -190,12 +191,15 @@ class Store:
         """Store every item in one transaction before answering; returns, per item, whether its card is known."""
         with self.engine.begin() as conn:
             uuids = {i.card_uuid for i in items}
-            known = set(conn.execute(select(cards.c.uuid).where(cards.c.uuid.in_(uuids))).scalars())
+            query = select(cards.c.uuid, cards.c.patient_id, cards.c.rule).where(cards.c.uuid.in_(uuids))
+            known = {uuid: (patient, rule) for uuid, patient, rule in conn.execute(query)}
             rows = [
                 {
                     "service_id": service_id,
                     "card_uuid": i.card_uuid,
                     "known_card": i.card_uuid in known,
+                    "patient_id": known.get(i.card_uuid, (None, None))[0],
+                    "rule": known.get(i.card_uuid, (None, None))[1],
                     "outcome": i.outcome,
                     "accepted_suggestions": list(i.accepted_suggestions) or None,
                     "reason_system": i.reason_system,
