@@ -80,10 +80,3 @@ class LocalFhirServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
         self._process = None
-
-    def __enter__(self) -> LocalFhirServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -250,18 +250,6 @@ def _reference(value: Any) -> str | None:
     return None
 
 
-def codings_of(resource: Mapping[str, Any], element: str = "code") -> list[Coding]:
-    """The (system, code) pairs of a CodeableConcept element, straight from JSON (no validation)."""
-    value = resource.get(element)
-    if not isinstance(value, Mapping):
-        return []
-    return [
-        (str(c["system"]), str(c["code"]))
-        for c in as_list(value.get("coding"))
-        if isinstance(c, Mapping) and c.get("system") and c.get("code")
-    ]
-
-
 def text_of(resource: Mapping[str, Any], element: str = "code") -> str:
     value = resource.get(element)
     if not isinstance(value, Mapping):

@@ -38,9 +38,6 @@ class ValueSet:
     codes: frozenset[tuple[str, str]]
     displays: Mapping[tuple[str, str], str] = field(default_factory=dict, compare=False, repr=False)
 
-    def __contains__(self, coding: object) -> bool:
-        return coding in self.codes
-
     def matches(self, codings: Iterable[tuple[str, str]]) -> tuple[str, str] | None:
         """The first of ``codings`` that is a member, or None."""
         for coding in codings:
