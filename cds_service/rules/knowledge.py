@@ -80,6 +80,7 @@ class Knowledge:
     low_value_statement: str
     ibuprofen: IbuprofenLimits
     nsaid_names: tuple[str, ...]
+    second_line_names: tuple[str, ...]
     startback: StarTBackCodes
 
     def vs(self, name: str) -> ValueSet:
@@ -154,6 +155,7 @@ def knowledge() -> Knowledge:
             strength_mg={tuple(k.split("|", 1)): float(v) for k, v in ibuprofen["strength_mg"].items()},  # type: ignore[misc]
         ),
         nsaid_names=tuple(medicines["nsaid"]["names"]),
+        second_line_names=tuple(medicines["second_line"]["names"]),
         startback=StarTBackCodes(
             screen_after_weeks=float(stratified["screen_after_weeks"]),
             risk_level=(loinc, stratified["codes"]["risk_level"]),

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..record import DoseFact, MedicationFact, Order, PatientRecord, Quantity
+from ..terminology import ValueSet
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge
 
@@ -35,8 +36,11 @@ class DailyDose:
     problem: str | None = None  # why it could not be computed
 
 
-def is_medicine(med: MedicationFact, valueset_match: bool, names: tuple[str, ...]) -> bool:
-    return valueset_match or any(n in med.medication.label().lower() for n in names)
+def is_medicine(med: MedicationFact, valueset: ValueSet, names: tuple[str, ...]) -> bool:
+    """By code where the order is coded from the value set, else by ingredient name in its text."""
+    return valueset.matches(med.medication.codings) is not None or any(
+        n in med.medication.label().lower() for n in names
+    )
 
 
 def _mg(quantity: Quantity | None, strength: float | None) -> tuple[float | None, str | None]:
@@ -96,7 +100,7 @@ def ibuprofen_doses(orders: tuple[Order, ...], episode: BackPainEpisode, kb: Kno
     for order in orders:
         if not isinstance(order, MedicationFact):
             continue
-        if not is_medicine(order, kb.ibuprofen.valueset.matches(order.medication.codings) is not None, ("ibuprofen",)):
+        if not is_medicine(order, kb.ibuprofen.valueset, ("ibuprofen",)):
             continue
         dose = daily_dose_mg(order, kb)
         if dose.mg is not None and dose.mg > kb.ibuprofen.max_daily_mg:
@@ -142,11 +146,8 @@ def opioid_before_nsaid(
     ]
     if not opioids:
         return []
-    nsaids = kb.vs("nsaid")
     every_medication = (*record.medications, *(o for o in record.draft_orders if isinstance(o, MedicationFact)))
-    tried = [
-        m for m in every_medication if is_medicine(m, nsaids.matches(m.medication.codings) is not None, kb.nsaid_names)
-    ]
+    tried = [m for m in every_medication if is_medicine(m, kb.vs("nsaid"), kb.nsaid_names)]
     if tried:
         return []
     gap = record.gap("medicationRequests")

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..record import MedicationFact, PatientRecord
+from ..record import PatientRecord
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge
+from .medicines import is_medicine
 
 RULE = "lbp-review"
 REVIEW_WEEKS = 12
@@ -42,12 +43,9 @@ def _pain_scores(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge)
 
 def _tried(record: PatientRecord, kb: Knowledge) -> tuple[bool, bool]:
     exercise = any(kb.vs("exercise_therapy").matches(o.code.codings) for o in record.orders)
-    drugs = kb.vs("nsaid").codes | kb.vs("duloxetine").codes
-    names = (*kb.nsaid_names, "duloxetine")
     medicine = any(
-        bool(drugs.intersection(m.medication.codings)) or any(n in m.medication.label().lower() for n in names)
+        is_medicine(m, kb.vs("nsaid"), kb.nsaid_names) or is_medicine(m, kb.vs("duloxetine"), kb.second_line_names)
         for m in record.medications
-        if isinstance(m, MedicationFact)
     )
     return exercise, medicine
 
