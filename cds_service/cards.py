@@ -179,11 +179,12 @@ def _fields(finding: Finding) -> dict[str, str]:
         not_checked = "\n**Not checked** (data not available):\n\n" + _bullets(finding.not_checked) + "\n"
     red_flags = _bullets([f"**{f.category_label}**: {f.description} ({f.evidence})" for f in finding.red_flags])
     advice = _bullets(list(dict.fromkeys(f.advice for f in finding.red_flags)))
+    episode = _episode_text(finding.episode)
     return {
         **finding.facts,
         "order": _order_label(finding.target),
-        "episode": _episode_text(finding.episode),
-        "Episode": _episode_text(finding.episode).capitalize(),
+        "episode": episode,
+        "Episode": episode.capitalize(),
         "checked": _bullets(finding.checked),
         "not_checked": not_checked,
         "red_flags": red_flags,
