@@ -27,6 +27,7 @@ import requests
 from cds_service.cli import gunicorn_command, load_fixtures
 from cds_service.fixtures import DEFAULT_DIR
 from cds_service.local_fhir import LocalFhirServer
+from cds_service.readiness import NotReady, wait_until_ready
 
 from . import workloads
 
@@ -44,15 +45,10 @@ def free_port() -> int:
 def server(command: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
     process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        else:
-            raise SystemExit(f"server on port {port} did not start: {' '.join(command)}")
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}/healthz", 90, process)
+        except NotReady as exc:
+            raise SystemExit(f"server did not start ({exc}): {' '.join(command)}") from exc
         yield process
     finally:
         process.send_signal(signal.SIGTERM)

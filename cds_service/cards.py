@@ -68,6 +68,8 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
         },
     }
     wanted = variant.get("suggestions", spec.get("suggestions", []))
+    if not finding.offer_cancel:
+        wanted = [s for s in wanted if not s.get("delete_target")]
     suggestions = [s for s in (_suggestion(s, finding, ctx, fields) for s in wanted) if s]
     if suggestions:
         card["suggestions"] = suggestions
@@ -161,7 +163,7 @@ def _order_label(order: Order | None) -> str:
 
 def _episode_text(episode: BackPainEpisode | None) -> str:
     if episode is None:
-        return "low back pain"
+        return "no low back pain diagnosis on the record"
     if episode.onset is None:
         return "low back pain (onset not recorded, so its duration is unknown)"
     assert episode.weeks is not None
@@ -180,6 +182,16 @@ def _fields(finding: Finding) -> dict[str, str]:
     red_flags = _bullets([f"**{f.category_label}**: {f.description} ({f.evidence})" for f in finding.red_flags])
     advice = _bullets(list(dict.fromkeys(f.advice for f in finding.red_flags)))
     episode = _episode_text(finding.episode)
+    cautions = ""
+    if finding.cautions:
+        items = [f"**{c.label}**: {c.description} ({c.evidence}); {c.why}" for c in finding.cautions]
+        cautions = "\n**Also on the record** (not counted as red flags):\n\n" + _bullets(items) + "\n"
+    notes = ("\n" + _bullets(finding.notes) + "\n") if finding.notes else ""
+    cancel_note = ""
+    if not finding.offer_cancel:
+        cancel_note = (
+            "\nNo one-click cancel is offered: part of the record could not be checked or needs a look first.\n"
+        )
     return {
         **finding.facts,
         "order": _order_label(finding.target),
@@ -189,6 +201,20 @@ def _fields(finding: Finding) -> dict[str, str]:
         "not_checked": not_checked,
         "red_flags": red_flags,
         "advice": advice,
+        "red_flag_summary": _red_flag_summary(finding),
+        "cautions": cautions,
+        "notes": notes,
+        "cancel_note": cancel_note,
         "evidence": ", ".join(finding.evidence),
         "urgency": finding.facts.get("urgency", ""),
     }
+
+
+def _red_flag_summary(finding: Finding) -> str:
+    """The most urgent flag's own summary (the rule puts it first), and how many other kinds there are."""
+    if not finding.red_flags:
+        return ""
+    first = finding.red_flags[0]
+    others = len({f.category_id for f in finding.red_flags} - {first.category_id})
+    summary = first.summary or f"Red flag: {first.category_label}"
+    return summary + (f" (+{others} more red flag{'s' if others > 1 else ''})" if others else "")

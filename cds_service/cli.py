@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,16 +131,13 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for(url: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up within {timeout_s:.0f} s")
+def _wait_for(url: str, timeout_s: float = 60.0) -> None:
+    from .readiness import NotReady, wait_until_ready
+
+    try:
+        wait_until_ready(url, timeout_s)
+    except NotReady as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

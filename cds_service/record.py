@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 Coding = tuple[str, str]  # (system, code)
 
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10CM_SYSTEMS = frozenset({ICD10CM, "urn:oid:2.16.840.1.113883.6.90"})
+
 ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 EXCLUDED_STATUSES = frozenset({"entered-in-error"})
@@ -37,6 +40,7 @@ class Concept:
 
     codings: tuple[Coding, ...] = ()
     text: str = ""
+    displays: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, value: Any) -> Concept:
@@ -46,11 +50,17 @@ class Concept:
         displays: list[str] = []
         for coding in as_list(value.get("coding")):
             if isinstance(coding, Mapping) and coding.get("system") and coding.get("code"):
-                codings.append((str(coding["system"]), str(coding["code"])))
+                system, code = str(coding["system"]), str(coding["code"])
+                codings.append((system, normalise_icd10cm(code) if system in ICD10CM_SYSTEMS else code))
             if isinstance(coding, Mapping) and coding.get("display"):
                 displays.append(str(coding["display"]))
         text = str(value.get("text") or (displays[0] if displays else ""))
-        return cls(tuple(codings), text)
+        return cls(tuple(codings), text, tuple(displays))
+
+    @property
+    def search_text(self) -> str:
+        """Everything a person wrote or a coding displayed, for text matching."""
+        return " | ".join(dict.fromkeys(t for t in (self.text, *self.displays) if t))
 
     def label(self) -> str:
         if self.text:
@@ -156,6 +166,7 @@ class MedicationFact:
     reasons: tuple[Concept, ...]
     is_draft: bool
     resource: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    supply_days: float | None = None  # days of medicine the order covers, when the order says
 
     @property
     def is_open(self) -> bool:
@@ -199,6 +210,15 @@ class PatientRecord:
 
 
 # --- reading FHIR JSON -------------------------------------------------------------------------------
+
+
+def normalise_icd10cm(code: str) -> str:
+    """ICD-10-CM as the value sets hold it: upper case, with the dot after the category ("S32010A" and
+    "s32.010a" both become "S32.010A"). Claims-style undotted codes are common in real EHR data."""
+    code = code.strip().upper()
+    if len(code) > 3 and "." not in code:
+        return f"{code[:3]}.{code[3:]}"
+    return code
 
 
 def as_list(value: Any) -> list[Any]:
@@ -414,6 +434,41 @@ def _dose(dosage: Mapping[str, Any]) -> DoseFact:
     )
 
 
+DAYS_PER_UNIT = {"d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0, "mo": 30.0, "month": 30.0, "a": 365.0}
+
+
+def _days(quantity: Quantity | None) -> float | None:
+    if quantity is None:
+        return None
+    per = DAYS_PER_UNIT.get(quantity.unit.strip().lower())
+    return quantity.value * per if per is not None else None
+
+
+def supply_days(resource: Mapping[str, Any]) -> float | None:
+    """How many days of medicine an order covers: the expected supply duration times the fills
+    (first fill plus repeats), else the dosage's bounds; None when the order does not say."""
+    dispense = resource.get("dispenseRequest")
+    if isinstance(dispense, Mapping):
+        per_fill = _days(_quantity(dispense.get("expectedSupplyDuration")))
+        if per_fill is not None:
+            repeats = dispense.get("numberOfRepeatsAllowed")
+            return per_fill * (1 + (repeats if isinstance(repeats, int) and repeats > 0 else 0))
+    for dosage in as_list(resource.get("dosageInstruction")):
+        timing = dosage.get("timing") if isinstance(dosage, Mapping) else None
+        repeat = timing.get("repeat") if isinstance(timing, Mapping) else None
+        if not isinstance(repeat, Mapping):
+            continue
+        bounded = _days(_quantity(repeat.get("boundsDuration")))
+        if bounded is not None:
+            return bounded
+        period = repeat.get("boundsPeriod")
+        if isinstance(period, Mapping):
+            start, end = parse_datetime(period.get("start")), parse_datetime(period.get("end"))
+            if start and end and end >= start:
+                return (end - start).total_seconds() / 86400
+    return None
+
+
 def medication_fact(resource: Mapping[str, Any], *, is_draft: bool) -> MedicationFact:
     return MedicationFact(
         ref=ref_of(resource),
@@ -425,6 +480,7 @@ def medication_fact(resource: Mapping[str, Any], *, is_draft: bool) -> Medicatio
         reasons=tuple(Concept.from_json(r) for r in as_list(resource.get("reasonCode"))),
         is_draft=is_draft,
         resource=resource,
+        supply_days=supply_days(resource),
     )
 
 

@@ -5,6 +5,12 @@ deployment never needs the shared folder. Run this script again when the curated
 changes, then review the diff: it is the clinical content of the service.
 
     python scripts/build_valuesets.py [--shared ../shared]
+
+The value sets named in cds_service/knowledge/valueset_definitions.json are built from ICD-10-CM
+categories expanded through the official hierarchy (simple-icd-10-cm, which ships the CMS code set and
+its tree), published VSAC expansions and curated codes. Expansion happens here, at build time: the
+library costs about 180 MB and 2 s to load, which no service worker should pay; the shipped files hold
+the expanded codes and name the categories they came from, and a test checks that they still agree.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "cds_service" / "knowledge" / "valuesets"
+DEFINITIONS = ROOT / "cds_service" / "knowledge" / "valueset_definitions.json"
+VENDORED_VSAC = ROOT / "terminology" / "vsac"
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -150,13 +159,20 @@ def normalise_system(system: str) -> str:
     return HCPCS_FHIR if system == HCPCS else system
 
 
-def write(name: str, title: str, source: str, codes: dict[str, dict[str, str]]) -> None:
-    body = {
-        "name": name,
-        "title": title,
-        "source": source,
-        "compose": {system: dict(sorted(entries.items())) for system, entries in sorted(codes.items())},
-    }
+def write(
+    name: str,
+    title: str,
+    source: str,
+    codes: dict[str, dict[str, str]],
+    icd10cm_categories: list[str] | None = None,
+    icd10cm_exclude: list[str] | None = None,
+) -> None:
+    body: dict = {"name": name, "title": title, "source": source}
+    if icd10cm_categories:
+        body["icd10cm_categories"] = icd10cm_categories
+    if icd10cm_exclude:
+        body["icd10cm_exclude"] = icd10cm_exclude
+    body["compose"] = {system: dict(sorted(entries.items())) for system, entries in sorted(codes.items())}
     (OUT / f"{name}.json").write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -168,13 +184,22 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     built: dict[str, dict[str, dict[str, str]]] = {}
 
+    vsac: dict[str, dict[str, dict[str, str]]] = {}
     for name, filename in VSAC.items():
         data = json.loads((terminology / "vsac" / filename).read_text())
         codes: dict[str, dict[str, str]] = defaultdict(dict)
         for entry in data["expansion"]["contains"]:
             codes[normalise_system(entry["system"])][entry["code"]] = entry.get("display", "")
-        built[name] = codes
+        built[name] = vsac[name] = codes
         write(name, data.get("title") or data["name"], f"VSAC {data['url']} version {data.get('version')}", codes)
+    for path in sorted(VENDORED_VSAC.glob("*.json")):
+        data = json.loads(path.read_text())
+        codes = defaultdict(dict)
+        for system, entries in data["codes"].items():
+            codes[normalise_system(system)].update(entries)
+        built[path.stem] = vsac[path.stem] = codes
+        source = f"VSAC {data['url']} version {data['version']} (published in {data['published_in']})"
+        write(path.stem, data["title"], source, codes)
 
     rows = list(csv.DictReader((terminology / "codes.csv").open()))
     for name, (title, selectors) in CURATED.items():
@@ -196,6 +221,71 @@ def main() -> None:
             raise SystemExit(f"union {name} names unknown value sets: {missing}")
         body = {"name": name, "title": "union of " + ", ".join(parts), "include": parts}
         (OUT / f"{name}.json").write_text(json.dumps(body, indent=1) + "\n")
+        built[name] = {}
+
+    definitions = json.loads(DEFINITIONS.read_text())["valuesets"]
+    for name, definition in definitions.items():
+        codes, source = from_definition(definition, vsac, rows)
+        built[name] = codes
+        write(name, definition["title"], source, codes, definition.get("icd10cm"), definition.get("icd10cm_exclude"))
+
+    for stale in OUT.glob("*.json"):
+        if stale.stem not in built:
+            stale.unlink()
+
+
+def icd10cm_expansion(categories: list[str]) -> dict[str, str]:
+    """Every code under each named chapter, block, category or code, with its description."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm as cm
+
+    codes: dict[str, str] = {}
+    for item in categories:
+        if not cm.is_valid_item(item):
+            raise SystemExit(f"{item!r} is not an ICD-10-CM chapter, block, category or code")
+        for code in (item, *cm.get_descendants(item)):
+            if not cm.is_chapter_or_block(code):
+                codes[cm.add_dot(code)] = cm.get_description(code)
+    return codes
+
+
+def from_definition(
+    definition: dict, vsac: dict[str, dict[str, dict[str, str]]], rows: list[dict[str, str]]
+) -> tuple[dict[str, dict[str, str]], str]:
+    codes: dict[str, dict[str, str]] = defaultdict(dict)
+    sources = []
+    if definition.get("icd10cm"):
+        expanded = icd10cm_expansion(definition["icd10cm"])
+        for code in icd10cm_expansion(definition.get("icd10cm_exclude", [])):
+            expanded.pop(code, None)
+        codes[ICD10CM].update(expanded)
+        sources.append("ICD-10-CM hierarchy (simple-icd-10-cm, CMS code set): " + ", ".join(definition["icd10cm"]))
+    for name in definition.get("vsac", []):
+        for system, entries in vsac[name].items():
+            codes[system].update(entries)
+        sources.append(f"VSAC {name}")
+    for rule in definition.get("vsac_filter", []):
+        pattern = re.compile(rule["display_matches"], re.IGNORECASE)
+        excluded = re.compile(rule.get("display_excludes", "$^"), re.IGNORECASE)
+        for system, entries in vsac[rule["vsac"]].items():
+            for code, display in entries.items():
+                if pattern.search(display) and not excluded.search(display):
+                    codes[system][code] = display
+        sources.append(f"VSAC {rule['vsac']} where the display matches {rule['display_matches']!r}")
+    wanted = set(definition.get("curated", []))
+    for row in rows:
+        if row["code"] in wanted or row["category"] == definition.get("curated_category"):
+            codes[normalise_system(row["system"])][row["code"]] = row["display"]
+    if wanted or definition.get("curated_category"):
+        sources.append("shared/reference/terminology/codes.csv (curated)")
+    for system, entries in definition.get("codes", {}).items():
+        codes[system].update(entries)
+    if definition.get("codes"):
+        sources.append(definition["codes_source"])
+    return codes, "; ".join(sources)
 
 
 def add_lumbar_loinc(terminology: Path, rows: list[dict[str, str]], codes: dict) -> dict:

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from cds_service.cli import build_request, gunicorn_command
+from cds_service.readiness import NotReady, wait_until_ready
 
 from .conftest import FIXTURES, TOKEN
 
@@ -40,16 +41,11 @@ def running_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, object]
     with log_path.open("w") as log:
         process = subprocess.Popen(gunicorn_command("127.0.0.1", port, 2), env=env, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        else:
+        try:
+            wait_until_ready(f"{url}/healthz", 90, process)
+        except NotReady as exc:
             process.kill()
-            pytest.fail(f"service did not start: {log_path.read_text()[-2000:]}")
+            pytest.fail(f"service did not start ({exc}): {log_path.read_text()[-2000:]}")
         yield url, log_path
         process.terminate()
         process.wait(timeout=15)

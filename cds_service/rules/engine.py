@@ -4,8 +4,7 @@ then let each rule speak. Hook differences are only in which orders are advised 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from ..record import Order, PatientRecord
 from .back_pain import back_pain_episode
@@ -18,18 +17,15 @@ from .knowledge import Knowledge
 from .low_value import low_value_interventions
 from .medicines import ibuprofen_doses, opioid_before_nsaid
 from .orders import is_bed_rest, is_lumbar_imaging
-from .red_flags import find_red_flags
+from .red_flags import RedFlagWindows, assess_red_flags
 from .review import review_and_referral
 from .stratified_care import stratified_care
 
 RED_FLAG_RULE = "lbp-red-flag"
 
 
-@dataclass(frozen=True)
-class ClinicalWindows:
-    fever_days: int = 14
-    fever_celsius: float = 38.0
-    steroid_days: int = 90
+ClinicalWindows = RedFlagWindows
+DEFAULT_WINDOWS = ClinicalWindows()
 
 
 def orders_in_question(hook: str, record: PatientRecord, selections: Sequence[str]) -> tuple[Order, ...]:
@@ -48,33 +44,38 @@ def evaluate(
     orders: Iterable[Order],
     kb: Knowledge,
     now: datetime,
-    windows: ClinicalWindows = ClinicalWindows(),
+    windows: ClinicalWindows = DEFAULT_WINDOWS,
 ) -> list[Finding]:
     orders = tuple(orders)
     episode = back_pain_episode(record, orders, kb, now)
-    if episode is None:
-        return []
     imaging = [o for o in orders if is_lumbar_imaging(o, kb)]
     bed_rest = [o for o in orders if is_bed_rest(o, kb)]
-    flags = find_red_flags(
-        record,
-        orders,
-        kb,
-        now,
-        fever_days=windows.fever_days,
-        fever_celsius=windows.fever_celsius,
-        steroid_days=windows.steroid_days,
-    )
+    assessment = assess_red_flags(record, orders, kb, now, windows)
+    flags = assessment.flags
+    if episode is None:
+        # A red flag never depends on back pain being coded: an emergency (cauda equina) with a lumbar
+        # imaging order, or a specific sign of it on the chart, gets its card. A non-specific sign alone
+        # (urinary retention with no back pain anywhere) is not cauda equina and would only cry wolf.
+        critical = [f for f in flags if f.critical]
+        if critical and (imaging or (hook == "patient-view" and any(f.specific for f in critical))):
+            return [_red_flag_finding(flags, None, imaging)]
+        return []
     inflammatory = inflammatory_back_pain(record, episode, kb)
     known_axspa = inflammatory is not None and inflammatory.facts["variant"] == "known"
     findings: list[Finding] = []
     if flags and (hook == "patient-view" or imaging or bed_rest):
         findings.append(_red_flag_finding(flags, episode, imaging))
+    age = age_in_years(record, now)
+    if age is not None and age < kb.population.adult_min_age.value:
+        return findings  # a child gets no advice written for adults; red flags are never hidden
     # Safety: advice against imaging exists only when no red flag was found, and not for known
     # inflammatory disease, where "most episodes resolve in 6 weeks" would mislead.
     if not flags and not known_axspa:
         checked = _checked(kb, windows)
-        findings.extend(imaging_without_red_flags(o, episode, record, checked) for o in imaging)
+        findings.extend(
+            imaging_without_red_flags(o, episode, record, checked, assessment.cautions, age, kb.population)
+            for o in imaging
+        )
     if inflammatory is not None and (hook == "patient-view" or (imaging and known_axspa)):
         findings.append(inflammatory)
     findings.extend(bed_rest_ordered(o, episode) for o in bed_rest)
@@ -91,8 +92,21 @@ def evaluate(
     return _ordered(findings)
 
 
-def _red_flag_finding(flags: tuple[RedFlag, ...], episode: BackPainEpisode, imaging: list[Order]) -> Finding:
-    critical = any(f.indicator == "critical" for f in flags)
+def age_in_years(record: PatientRecord, now: datetime) -> int | None:
+    patient = record.patient
+    if patient is None or patient.birth_date is None:
+        return None
+    return _years_between(patient.birth_date, now.date())
+
+
+def _years_between(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _red_flag_finding(flags: tuple[RedFlag, ...], episode: BackPainEpisode | None, imaging: list[Order]) -> Finding:
+    critical = any(f.critical for f in flags)
+    # Most urgent first: the card's summary names the flag that decides what to do today.
+    flags = tuple(sorted(flags, key=lambda f: (not f.critical, INDICATOR_RANK[f.indicator])))
     return Finding(
         rule=RED_FLAG_RULE,
         indicator="critical" if critical else "warning",
@@ -108,7 +122,7 @@ def _checked(kb: Knowledge, windows: ClinicalWindows) -> tuple[str, ...]:
     return (
         *(c.label for c in kb.red_flag_categories),
         f"body temperature ≥ {windows.fever_celsius:.1f} °C in the last {windows.fever_days} days",
-        f"systemic steroids for {windows.steroid_days} days or more",
+        f"systemic steroid orders adding up to {windows.steroid_days} days or more in the past year",
     )
 
 

@@ -19,6 +19,19 @@ class RedFlag:
     signal: str
     evidence: str  # resource reference, e.g. "Condition/123"
     description: str  # what was found, for the card
+    summary: str = ""  # the card summary when this is the most urgent flag
+    critical: bool = False  # current and recent: an emergency today
+    specific: bool = False  # enough on its own, with no back pain on the record
+
+
+@dataclass(frozen=True)
+class Caution:
+    """Not a red flag, but a reason to be careful: named on the imaging card, and no one-click cancel."""
+
+    label: str
+    description: str
+    evidence: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,9 @@ class Finding:
     checked: tuple[str, ...] = ()  # what the rule looked at, so the clinician sees it is not a blind alert
     not_checked: tuple[str, ...] = ()  # what it could not look at, and why
     facts: dict[str, str] = field(default_factory=dict)
+    cautions: tuple[Caution, ...] = ()  # reasons to be careful that are not red flags
+    notes: tuple[str, ...] = ()  # further context for the clinician (age, population)
+    offer_cancel: bool = True  # False: no one-click cancel of the target (something could not be ruled out)
 
     @property
     def dedup_key(self) -> tuple[str, str]:

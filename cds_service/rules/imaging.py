@@ -7,12 +7,16 @@ When a lumbar imaging order is placed for a patient with low back pain and no re
 Then advise against routine imaging: a warning in the first six weeks (or when the onset is unknown),
 information after six weeks (imaging only if its result would change management).
 A red flag present means no such advice at all (see red_flag_card in engine).
+When a source of red flags could not be read, or something that is not a red flag still calls for care
+(an old cauda equina sign, non-specific neurological symptoms), Then the card says what, and offers no
+one-click cancel. Age over the risk age (ACP/APS 2007) or over the measure's population is named.
 """
 
 from __future__ import annotations
 
 from ..record import Order, PatientRecord
-from .findings import BackPainEpisode, Finding
+from .findings import BackPainEpisode, Caution, Finding
+from .knowledge import Population
 
 RULE = "lbp-imaging-no-red-flag"
 SIX_WEEKS = 6.0
@@ -21,16 +25,42 @@ RED_FLAG_SOURCES = frozenset({"conditions", "observations", "medicationRequests"
 
 
 def imaging_without_red_flags(
-    order: Order, episode: BackPainEpisode, record: PatientRecord, checked: tuple[str, ...]
+    order: Order,
+    episode: BackPainEpisode,
+    record: PatientRecord,
+    checked: tuple[str, ...],
+    cautions: tuple[Caution, ...],
+    age: int | None,
+    population: Population,
 ) -> Finding:
     early = episode.weeks is None or episode.weeks < SIX_WEEKS
+    unread = tuple(f"{gap.what}: {gap.reason}" for gap in record.gaps if gap.key in RED_FLAG_SOURCES)
+    notes = []
+    if age is None:
+        notes.append("Age not checked: no birth date was available.")
+    else:
+        if age > population.older_risk_age.value:
+            notes.append(
+                f"Age {age}: over {population.older_risk_age.value:.0f} is a risk factor for cancer "
+                f"({population.older_risk_age.source}); with weight loss, a cancer history or no improvement "
+                "after a month, consider ESR and plain radiography."
+            )
+        if age > population.measure_max_age.value:
+            notes.append(
+                f"Age {age}: outside the imaging measure's population "
+                f"({population.measure_max_age.source}); serious causes are more common with age."
+            )
     return Finding(
         rule=RULE,
         indicator="warning" if early else "info",
         target=order,
         episode=episode,
-        evidence=(order.ref, *episode.evidence),
+        evidence=(order.ref, *episode.evidence, *dict.fromkeys(c.evidence for c in cautions)),
         checked=checked,
-        not_checked=tuple(f"{gap.what}: {gap.reason}" for gap in record.gaps if gap.key in RED_FLAG_SOURCES),
+        not_checked=unread,
         facts={"variant": "early" if early else "late"},
+        cautions=cautions,
+        notes=tuple(notes),
+        # When in doubt, no one-click cancel: an unread source could hold the red flag.
+        offer_cancel=not unread and not cautions,
     )

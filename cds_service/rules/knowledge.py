@@ -12,17 +12,25 @@ from typing import Any
 
 from ..record import Coding
 from ..terminology import ValueSet, valuesets
+from .text_match import TextMatcher
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 
 
 @dataclass(frozen=True)
 class RedFlagSignal:
+    key: str  # where its text terms live in the TextMatcher
     label: str
     valueset: ValueSet | None
-    include_resolved: bool
-    fever_observation: bool
-    steroid_medication: bool
+    any_status: bool  # resolved, inactive and in-remission entries count too
+    recent_days: int | str | None  # "fever": the configured fever window
+    window_for_active: bool  # False: the window applies only to resolved or inactive entries
+    when_older: str  # "caution" or "ignore"
+    critical: bool
+    specific: bool  # raises the card even with no back pain on the record
+    fever_observation: bool = False
+    steroid_medication: bool = False
+    why: str = ""  # caution signals: why they matter
 
 
 @dataclass(frozen=True)
@@ -30,8 +38,32 @@ class RedFlagCategory:
     id: str
     label: str
     indicator: str
+    summary: str
+    summary_not_critical: str
     advice: str
+    citation: str
     signals: tuple[RedFlagSignal, ...]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    citation: str
+    source: str
+
+
+@dataclass(frozen=True)
+class EpisodeRules:
+    valueset: ValueSet
+    text_key: str
+    new_episode_gap_days: Threshold
+
+
+@dataclass(frozen=True)
+class Population:
+    adult_min_age: Threshold
+    older_risk_age: Threshold
+    measure_max_age: Threshold
 
 
 @dataclass(frozen=True)
@@ -70,7 +102,13 @@ class StarTBackCodes:
 class Knowledge:
     valuesets: Mapping[str, ValueSet]
     red_flag_categories: tuple[RedFlagCategory, ...]
+    caution_signals: tuple[RedFlagSignal, ...]
     red_flag_statement: str
+    text: TextMatcher
+    episode: EpisodeRules
+    population: Population
+    body_temperature: frozenset[Coding]
+    systemic_steroids: ValueSet
     bed_rest_codes: frozenset[Coding]
     bed_rest_patterns: tuple[re.Pattern[str], ...]
     steroid_ingredients: tuple[str, ...]
@@ -100,29 +138,63 @@ def _read(name: str) -> Any:
     return json.loads((KNOWLEDGE_DIR / name).read_text())
 
 
+def _signal(key: str, raw: Mapping[str, Any], sets: Mapping[str, ValueSet]) -> RedFlagSignal:
+    return RedFlagSignal(
+        key=key,
+        label=raw["label"],
+        valueset=sets[raw["valueset"]] if "valueset" in raw else None,
+        any_status=raw.get("current", "active") == "any",
+        recent_days=raw.get("recent_days"),
+        window_for_active=raw.get("window_for", "all") == "all",
+        when_older=raw.get("when_older", "ignore"),
+        critical=bool(raw.get("critical")),
+        specific=bool(raw.get("specific")),
+        fever_observation=bool(raw.get("fever_observation")),
+        steroid_medication=bool(raw.get("steroid_medication")),
+        why=raw.get("why", ""),
+    )
+
+
+def _threshold(raw: Mapping[str, Any]) -> Threshold:
+    return Threshold(float(raw["value"]), raw["citation"], raw["source"])
+
+
+EPISODE_TEXT_KEY = "episode:low-back-pain"
+
+
 @cache
 def knowledge() -> Knowledge:
     sets = valuesets()
     flags = _read("red_flags.json")
-    categories = tuple(
-        RedFlagCategory(
-            id=c["id"],
-            label=c["label"],
-            indicator=c["indicator"],
-            advice=c["advice"],
-            signals=tuple(
-                RedFlagSignal(
-                    label=s["label"],
-                    valueset=sets[s["valueset"]] if "valueset" in s else None,
-                    include_resolved=bool(s.get("include_resolved")),
-                    fever_observation=bool(s.get("fever_observation")),
-                    steroid_medication=bool(s.get("steroid_medication")),
-                )
-                for s in c["signals"]
-            ),
+    terms: dict[str, list[str]] = {}
+    categories = []
+    for c in flags["categories"]:
+        signals = []
+        for i, raw in enumerate(c["signals"]):
+            key = f"{c['id']}:{i}"
+            terms[key] = raw.get("text", [])
+            signals.append(_signal(key, raw, sets))
+        categories.append(
+            RedFlagCategory(
+                id=c["id"],
+                label=c["label"],
+                indicator=c["indicator"],
+                summary=c["summary"],
+                summary_not_critical=c.get("summary_not_critical", c["summary"]),
+                advice=c["advice"],
+                citation=c["citation"],
+                signals=tuple(signals),
+            )
         )
-        for c in flags["categories"]
-    )
+    cautions = []
+    for i, raw in enumerate(flags["caution_signals"]):
+        key = f"caution:{i}"
+        terms[key] = raw.get("text", [])
+        cautions.append(_signal(key, raw, sets))
+    episode = _read("episode.json")
+    terms[EPISODE_TEXT_KEY] = episode["text"]
+    negation = _read("text_matching.json")
+    population = _read("population.json")
     orders = _read("orders.json")
     low_value = _read("low_value.json")
     medicines = _read("medicines.json")
@@ -131,8 +203,22 @@ def knowledge() -> Knowledge:
     loinc = "http://loinc.org"
     return Knowledge(
         valuesets=sets,
-        red_flag_categories=categories,
+        red_flag_categories=tuple(categories),
+        caution_signals=tuple(cautions),
         red_flag_statement=flags["guideline_statement"],
+        text=TextMatcher.build(terms, negation["negated_before"], negation["negated_after"]),
+        episode=EpisodeRules(
+            valueset=sets[episode["valueset"]],
+            text_key=EPISODE_TEXT_KEY,
+            new_episode_gap_days=_threshold(episode["new_episode_gap_days"]),
+        ),
+        population=Population(
+            adult_min_age=_threshold(population["adult_min_age"]),
+            older_risk_age=_threshold(population["older_risk_age"]),
+            measure_max_age=_threshold(population["measure_max_age"]),
+        ),
+        body_temperature=sets["body_temperature"].codes,
+        systemic_steroids=sets["systemic_steroid_medicines"],
         bed_rest_codes=frozenset((s, c) for s, c in orders["bed_rest"]["codes"]),
         bed_rest_patterns=tuple(re.compile(p, re.IGNORECASE) for p in orders["bed_rest"]["text_patterns"]),
         steroid_ingredients=tuple(orders["systemic_steroids"]["ingredients"]),

@@ -2,73 +2,157 @@
 
 Guideline: "Do not obtain routine imaging unless red flags are present (progressive neurological
 deficits, cauda equina syndrome, suspected infection, or malignancy)" and "Immediate specialist
-consultation for red flags". Categories and codes live in knowledge/red_flags.json.
-When any Condition, Observation, order reason, recent fever or long-term systemic steroid matches a
-red-flag signal, Then that red flag is present, with the resource that shows it.
-A missing clinical status counts as current and unconfirmed diagnoses count: a red flag is never
-hidden by incomplete data.
+consultation for red flags"; the NCQA HEDIS imaging measure adds its exclusions (recent trauma, IV drug
+use, HIV, transplant, prolonged steroids, osteoporosis or fracture, lumbar surgery, spondylopathy).
+Categories, signals, windows and text terms live in knowledge/red_flags.json.
+When any Condition, positive Observation or reason on an order matches a signal (by code in any
+supported code system, or by un-negated text), within its time window, Then that red flag is present,
+with the resource that shows it; an entry outside its window is a caution, or ignored, as the data say.
+When systemic steroid orders of the past year add up to the threshold, or a body temperature reaches the
+fever threshold within the fever window, Then that red flag is present too.
+A missing clinical status counts as current, unconfirmed diagnoses count, an undated entry counts as
+recent: a red flag is never hidden by incomplete data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..record import MedicationFact, ObservationFact, Order, PatientRecord, Quantity
-from .findings import RedFlag
+from ..record import Concept, ConditionFact, MedicationFact, ObservationFact, Order, PatientRecord, Quantity
+from .findings import Caution, RedFlag
 from .knowledge import Knowledge, RedFlagCategory, RedFlagSignal
 
 NEGATIVE_ANSWERS = frozenset({("http://snomed.info/sct", "373067005"), ("http://loinc.org", "LA32-8")})
 COUNTING_OBSERVATION_STATUSES = frozenset({"preliminary", "final", "amended", "corrected", None})
+# Orders that were never given do not add to a steroid course.
+UNGIVEN_MEDICATION_STATUSES = frozenset({"cancelled", "entered-in-error", "draft"})
+STEROID_LOOKBACK_DAYS = 365  # HEDIS: corticosteroid treatment during the year before the episode
+
+
+@dataclass(frozen=True)
+class RedFlagWindows:
+    fever_days: int = 14
+    fever_celsius: float = 38.0
+    steroid_days: int = 90
+
+
+@dataclass(frozen=True)
+class RedFlagAssessment:
+    flags: tuple[RedFlag, ...]
+    cautions: tuple[Caution, ...]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One dated, coded or written statement about the patient: a Condition, Observation or order reason."""
+
+    ref: str
+    concept: Concept
+    active: bool
+    started: datetime | None
+    where: str  # how it reached us, for the card
+
+
+def assess_red_flags(
+    record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime, windows: RedFlagWindows
+) -> RedFlagAssessment:
+    entries = [_condition_entry(c) for c in record.conditions]
+    entries += [_observation_entry(o) for o in record.observations if _observation_is_positive(o)]
+    entries += [_Entry(o.ref, reason, True, now, "reason given on the order") for o in orders for reason in o.reasons]
+    flags: list[RedFlag] = []
+    cautions: list[Caution] = []
+    for entry in entries:
+        hits = kb.text.find(entry.concept.search_text) if kb.text.might_match(entry.concept.search_text) else set()
+        for category in kb.red_flag_categories:
+            for signal in category.signals:
+                _judge(entry, hits, category, signal, now, windows, flags, cautions)
+        for signal in kb.caution_signals:
+            if _matches(entry, hits, signal) and (entry.active or signal.any_status):
+                cautions.append(Caution(signal.label, _describe(entry, hits, signal), entry.ref, signal.why))
+    for category in kb.red_flag_categories:
+        for signal in category.signals:
+            if signal.fever_observation:
+                flags.extend(_fever(category, signal, record.observations, kb, now, windows))
+            if signal.steroid_medication:
+                flags.extend(_steroid_course(category, signal, record.medications, kb, now, windows.steroid_days))
+    return RedFlagAssessment(tuple(_unique_flags(flags)), tuple(_unique_cautions(cautions)))
 
 
 def find_red_flags(
-    record: PatientRecord,
-    orders: Iterable[Order],
-    kb: Knowledge,
-    now: datetime,
-    *,
-    fever_days: int = 14,
-    fever_celsius: float = 38.0,
-    steroid_days: int = 90,
+    record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime, windows: RedFlagWindows
 ) -> tuple[RedFlag, ...]:
-    flags: list[RedFlag] = []
-    orders = list(orders)
-    for category in kb.red_flag_categories:
-        for signal in category.signals:
-            flags.extend(_coded(category, signal, record, orders))
-            if signal.fever_observation:
-                flags.extend(_fever(category, signal, record.observations, kb, now, fever_days, fever_celsius))
-            if signal.steroid_medication:
-                flags.extend(_steroids(category, signal, record.medications, kb, now, steroid_days))
-    return tuple(_unique(flags))
+    return assess_red_flags(record, orders, kb, now, windows).flags
 
 
-def _flag(category: RedFlagCategory, signal: RedFlagSignal, evidence: str, description: str) -> RedFlag:
-    return RedFlag(
-        category.id, category.label, category.indicator, category.advice, signal.label, evidence, description
+def _matches(entry: _Entry, hits: set[str], signal: RedFlagSignal) -> bool:
+    coded = signal.valueset is not None and signal.valueset.matches(entry.concept.codings) is not None
+    return coded or signal.key in hits
+
+
+def _judge(
+    entry: _Entry,
+    hits: set[str],
+    category: RedFlagCategory,
+    signal: RedFlagSignal,
+    now: datetime,
+    windows: RedFlagWindows,
+    flags: list[RedFlag],
+    cautions: list[Caution],
+) -> None:
+    if not _matches(entry, hits, signal) or not (entry.active or signal.any_status):
+        return
+    window = windows.fever_days if signal.recent_days == "fever" else signal.recent_days
+    if entry.active and not signal.window_for_active:
+        window = None
+    description = _describe(entry, hits, signal)
+    # An undated entry counts as recent: its age cannot be shown, so it cannot be set aside.
+    if isinstance(window, int) and entry.started is not None and entry.started < now - timedelta(days=window):
+        if signal.when_older == "caution":
+            why = (
+                f"older than {window} days, so not counted as a new {category.label.lower()}; "
+                "ask whether it is new or worse"
+            )
+            cautions.append(Caution(signal.label, description, entry.ref, why))
+        return
+    critical = signal.critical and entry.active
+    flags.append(
+        RedFlag(
+            category.id,
+            category.label,
+            category.indicator if critical else _non_critical(category.indicator),
+            category.advice,
+            signal.label,
+            entry.ref,
+            description,
+            summary=category.summary if critical or category.indicator != "critical" else category.summary_not_critical,
+            critical=critical,
+            specific=signal.specific,
+        )
     )
 
 
-def _coded(
-    category: RedFlagCategory, signal: RedFlagSignal, record: PatientRecord, orders: list[Order]
-) -> list[RedFlag]:
-    vs = signal.valueset
-    if vs is None:
-        return []
-    found = []
-    for condition in record.conditions:
-        if (condition.is_active or signal.include_resolved) and vs.matches(condition.code.codings):
-            status = condition.clinical_status or "status not recorded"
-            found.append(_flag(category, signal, condition.ref, f"{condition.code.label()} ({status})"))
-    for observation in record.observations:
-        if vs.matches(observation.code.codings) and _observation_is_positive(observation):
-            found.append(_flag(category, signal, observation.ref, f"{observation.code.label()} (observation)"))
-    for order in orders:
-        for reason in order.reasons:
-            if vs.matches(reason.codings):
-                found.append(_flag(category, signal, order.ref, f"{reason.label()} (reason given on the order)"))
-    return found
+def _non_critical(indicator: str) -> str:
+    return "warning" if indicator == "critical" else indicator
+
+
+def _describe(entry: _Entry, hits: set[str], signal: RedFlagSignal) -> str:
+    when = f", since {entry.started.date().isoformat()}" if entry.started else ", date not recorded"
+    coded = signal.valueset is not None and signal.valueset.matches(entry.concept.codings) is not None
+    how = "" if coded else "; recognised from its text"
+    return f"{entry.concept.label()} ({entry.where}{when}{how})"
+
+
+def _condition_entry(condition: ConditionFact) -> _Entry:
+    status = condition.clinical_status or "status not recorded"
+    if condition.verification_status in {"unconfirmed", "provisional", "differential"}:
+        status += f", {condition.verification_status}"
+    return _Entry(condition.ref, condition.code, condition.is_active, condition.started, status)
+
+
+def _observation_entry(observation: ObservationFact) -> _Entry:
+    return _Entry(observation.ref, observation.code, True, observation.effective, "observation")
 
 
 def _observation_is_positive(observation: ObservationFact) -> bool:
@@ -81,12 +165,23 @@ def _observation_is_positive(observation: ObservationFact) -> bool:
 
 def celsius(quantity: Quantity) -> float | None:
     """A temperature in °C, or None when the unit is not one we can read without guessing."""
-    unit = quantity.unit.strip().lower().replace("°", "").replace("deg", "")
-    if unit in {"cel", "c"}:
+    unit = quantity.unit.strip().lower().replace("°", "").replace("deg", "").replace("[", "").replace("]", "")
+    if unit in {"cel", "c", "celsius"}:
         return quantity.value
-    if unit in {"[f]", "f"}:
+    if unit in {"f", "fahrenheit"}:
         return (quantity.value - 32) * 5 / 9
+    if unit in {"k", "kelvin"}:
+        return quantity.value - 273.15
     return None
+
+
+def _temperatures(obs: ObservationFact, codes: frozenset[tuple[str, str]]) -> list[Quantity]:
+    """Body temperatures in an Observation: its own value, or components such as a vital-signs panel's."""
+    found = []
+    if obs.quantity is not None and codes.intersection(obs.code.codings):
+        found.append(obs.quantity)
+    found += [c.quantity for c in obs.components if c.quantity is not None and codes.intersection(c.code.codings)]
+    return found
 
 
 def _fever(
@@ -95,53 +190,93 @@ def _fever(
     observations: Iterable[ObservationFact],
     kb: Knowledge,
     now: datetime,
-    days: int,
-    threshold: float,
+    windows: RedFlagWindows,
 ) -> list[RedFlag]:
-    codes = kb.observation_codes["body_temperature"]
-    since = now - timedelta(days=days)
+    since = now - timedelta(days=windows.fever_days)
     found = []
     for obs in observations:
-        if not codes.intersection(obs.code.codings) or obs.status not in COUNTING_OBSERVATION_STATUSES:
+        if obs.status not in COUNTING_OBSERVATION_STATUSES or obs.effective is None or obs.effective < since:
             continue
-        if obs.quantity is None or obs.effective is None or obs.effective < since:
-            continue
-        value = celsius(obs.quantity)
-        if value is not None and value >= threshold:
-            when = obs.effective.date().isoformat()
-            found.append(_flag(category, signal, obs.ref, f"body temperature {value:.1f} °C on {when}"))
+        for quantity in _temperatures(obs, kb.body_temperature):
+            value = celsius(quantity)
+            if value is not None and value >= windows.fever_celsius:
+                when = obs.effective.date().isoformat()
+                description = f"{obs.code.label()} {value:.1f} °C on {when}"
+                found.append(_computed_flag(category, signal, obs.ref, description))
+                break
     return found
 
 
+def _computed_flag(category: RedFlagCategory, signal: RedFlagSignal, ref: str, description: str) -> RedFlag:
+    return RedFlag(
+        category.id,
+        category.label,
+        _non_critical(category.indicator),
+        category.advice,
+        signal.label,
+        ref,
+        description,
+        summary=category.summary if category.indicator != "critical" else category.summary_not_critical,
+    )
+
+
 def is_systemic_steroid(medication: MedicationFact, kb: Knowledge) -> bool:
+    if kb.systemic_steroids.matches(medication.medication.codings) is not None:
+        return True
     name = medication.medication.label().lower()
     return any(i in name for i in kb.steroid_ingredients) and not any(t in name for t in kb.non_systemic_terms)
 
 
-def _steroids(
+def _steroid_course(
     category: RedFlagCategory,
     signal: RedFlagSignal,
     medications: Iterable[MedicationFact],
     kb: Knowledge,
     now: datetime,
-    days: int,
+    threshold_days: int,
 ) -> list[RedFlag]:
-    found = []
+    """Days of systemic steroid in the past year, summed over every order: monthly prescriptions of
+    30 days each make a long course even though no single order is long."""
+    since = now - timedelta(days=STEROID_LOOKBACK_DAYS)
+    total = 0.0
+    counted: list[MedicationFact] = []
     for med in medications:
-        if not med.is_open or not is_systemic_steroid(med, kb) or med.authored is None:
+        if med.status in UNGIVEN_MEDICATION_STATUSES or med.authored is None or med.authored < since:
             continue
-        if now - med.authored >= timedelta(days=days):
-            since = med.authored.date().isoformat()
-            found.append(_flag(category, signal, med.ref, f"{med.medication.label()} since {since}"))
-    return found
+        if not is_systemic_steroid(med, kb):
+            continue
+        days = med.supply_days or 0.0
+        if med.is_open:
+            # An open order has run at least since it was written, whatever supply it names.
+            days = max(days, (now - med.authored).total_seconds() / 86400)
+        if days:
+            total += days
+            counted.append(med)
+    if total < threshold_days or not counted:
+        return []
+    first = min(m.authored for m in counted if m.authored).date().isoformat()  # type: ignore[type-var]
+    description = (
+        f"{counted[0].medication.label()}: {len(counted)} order(s) since {first}, "
+        f"about {total:.0f} days of systemic steroid in the past year"
+    )
+    return [_computed_flag(category, signal, counted[0].ref, description)]
 
 
-def _unique(flags: list[RedFlag]) -> list[RedFlag]:
-    seen: set[tuple[str, str]] = set()
-    out = []
+def _unique_flags(flags: list[RedFlag]) -> list[RedFlag]:
+    """One flag per category and resource; when two signals of a category match, the critical one stays."""
+    best: dict[tuple[str, str], RedFlag] = {}
     for flag in flags:
         key = (flag.category_id, flag.evidence)
-        if key not in seen:
-            seen.add(key)
-            out.append(flag)
+        if key not in best or (flag.critical and not best[key].critical):
+            best[key] = flag
+    return list(best.values())
+
+
+def _unique_cautions(cautions: list[Caution]) -> list[Caution]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for caution in cautions:
+        if (caution.label, caution.evidence) not in seen:
+            seen.add((caution.label, caution.evidence))
+            out.append(caution)
     return out

@@ -2,7 +2,8 @@
 
 A large record (thousands of Observations) must not be validated wholesale on the request path:
 a resource is worth validating only if one of its codes is in a value set some rule uses, or its text
-names something matched by text (bed rest, a systemic steroid).
+names something matched by text (bed rest, a systemic steroid, a red flag or back pain on a Condition
+that carries only text or an unknown code).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def selector_for(kb: Knowledge, fever_days: int) -> Selector:
     codes = kb.relevant_codes()
     # Lower-casing then a case-sensitive alternation is ten times faster than re.IGNORECASE here.
     names = re.compile("|".join(re.escape(n.lower()) for n in (*kb.steroid_ingredients, *kb.nsaid_names)))
-    temperature = kb.observation_codes["body_temperature"]
+    temperature = kb.body_temperature
+    since = lambda: datetime.now(UTC) - timedelta(days=fever_days)  # noqa: E731
 
     def is_relevant(resource: Mapping[str, Any]) -> bool:
         kind = resource.get("resourceType")
@@ -51,11 +53,17 @@ def selector_for(kb: Knowledge, fever_days: int) -> Selector:
         if element is None:
             return False
         found = _has_code(resource, element, codes)
+        if found is None and kind == "Observation":
+            # A vital-signs panel carries its temperature in a component.
+            components = (c for c in as_list(resource.get("component")) if isinstance(c, dict))
+            found = next((f for c in components if (f := _has_code(c, "code", codes))), None)
         if found is not None:
             if kind == "Observation" and found in temperature:
                 when = parse_datetime(resource.get("effectiveDateTime") or resource.get("issued"))
-                return when is None or when >= datetime.now(UTC) - timedelta(days=fever_days)
+                return when is None or when >= since()
             return True
+        if kind == "Condition":
+            return kb.text.might_match(text_of(resource, element))
         if kind in {"ServiceRequest", "DeviceRequest"}:
             text = text_of(resource, element)
             return any(p.search(text) for p in kb.bed_rest_patterns)

@@ -1,0 +1,61 @@
+"""Reading free text for clinical terms, with negation: the safety net under coded data.
+
+Real problem lists hold entries with text only ("Saddle numbness since Tuesday"), local codes with a
+display, and negated notes ("denies bladder symptoms"). A term counts when it occurs in a clause with
+no negation cue before it ("no", "denies", "negative for", "family history of"…) and no negating cue
+after it ("ruled out", "history negative"…). Uncertainty ("?", "possible", "rule out") is not
+negation: a suspected red flag makes the service more careful, never less. This is a small NegEx-style
+matcher (Chapman et al., J Biomed Inform 2001); the cues live in knowledge/text_matching.json.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+CLAUSE_BREAK = re.compile(r"[.;:\n|]|\bbut\b|\bhowever\b")
+
+
+@dataclass(frozen=True)
+class TextMatcher:
+    terms: Mapping[str, re.Pattern[str]]  # key (a red-flag signal, "low back pain"…) -> its terms
+    negated_before: re.Pattern[str]
+    negated_after: re.Pattern[str]
+    any_term: re.Pattern[str]  # every term at once: a cheap first look
+
+    @classmethod
+    def build(cls, terms: Mapping[str, Sequence[str]], before: Sequence[str], after: Sequence[str]) -> TextMatcher:
+        def alternation(words: Sequence[str]) -> str:
+            return "|".join(f"(?:{w})" for w in words)
+
+        compiled = {key: re.compile(rf"\b(?:{alternation(words)})") for key, words in terms.items() if words}
+        every = [w for words in terms.values() for w in words]
+        return cls(
+            terms=compiled,
+            negated_before=re.compile(rf"\b(?:{alternation(before)})\b"),
+            negated_after=re.compile(rf"\b(?:{alternation(after)})\b"),
+            any_term=re.compile(rf"\b(?:{alternation(every)})" if every else r"$^"),
+        )
+
+    def might_match(self, text: str) -> bool:
+        """True when any term occurs at all, negated or not (to decide whether a resource is worth reading)."""
+        return self.any_term.search(text.lower()) is not None
+
+    def find(self, text: str, keys: Sequence[str] | None = None) -> set[str]:
+        """The keys whose terms occur in ``text`` without negation."""
+        lowered = text.lower()
+        if not lowered or not self.any_term.search(lowered):
+            return set()
+        found: set[str] = set()
+        for clause in CLAUSE_BREAK.split(lowered):
+            for key in keys if keys is not None else self.terms:
+                pattern = self.terms.get(key)
+                if pattern is None or key in found:
+                    continue
+                for match in pattern.finditer(clause):
+                    before, after = clause[: match.start()], clause[match.end() :]
+                    if not self.negated_before.search(before) and not self.negated_after.search(after):
+                        found.add(key)
+                        break
+        return found
