@@ -160,6 +160,7 @@ def normalise_system(system: str) -> str:
 
 
 def write(
+    out: Path,
     name: str,
     title: str,
     source: str,
@@ -173,15 +174,19 @@ def write(
     if icd10cm_exclude:
         body["icd10cm_exclude"] = icd10cm_exclude
     body["compose"] = {system: dict(sorted(entries.items())) for system, entries in sorted(codes.items())}
-    (OUT / f"{name}.json").write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    args = parser.parse_args()
-    terminology = args.shared / "reference" / "terminology"
-    OUT.mkdir(parents=True, exist_ok=True)
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write (a test builds into a scratch folder)")
+    args = parser.parse_args(argv)
+    build(args.shared / "reference" / "terminology", args.out)
+
+
+def build(terminology: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     built: dict[str, dict[str, dict[str, str]]] = {}
 
     vsac: dict[str, dict[str, dict[str, str]]] = {}
@@ -191,7 +196,7 @@ def main() -> None:
         for entry in data["expansion"]["contains"]:
             codes[normalise_system(entry["system"])][entry["code"]] = entry.get("display", "")
         built[name] = vsac[name] = codes
-        write(name, data.get("title") or data["name"], f"VSAC {data['url']} version {data.get('version')}", codes)
+        write(out, name, data.get("title") or data["name"], f"VSAC {data['url']} version {data.get('version')}", codes)
     for path in sorted(VENDORED_VSAC.glob("*.json")):
         data = json.loads(path.read_text())
         codes = defaultdict(dict)
@@ -199,7 +204,7 @@ def main() -> None:
             codes[normalise_system(system)].update(entries)
         built[path.stem] = vsac[path.stem] = codes
         source = f"VSAC {data['url']} version {data['version']} (published in {data['published_in']})"
-        write(path.stem, data["title"], source, codes)
+        write(out, path.stem, data["title"], source, codes)
 
     rows = list(csv.DictReader((terminology / "codes.csv").open()))
     for name, (title, selectors) in CURATED.items():
@@ -213,23 +218,29 @@ def main() -> None:
         if name == "lumbar_imaging_curated":
             codes = add_lumbar_loinc(terminology, rows, codes)
         built[name] = codes
-        write(name, title, "shared/reference/terminology/codes.csv (curated)", codes)
+        write(out, name, title, "shared/reference/terminology/codes.csv (curated)", codes)
 
     for name, parts in UNIONS.items():
         missing = [part for part in parts if part not in built]
         if missing:
             raise SystemExit(f"union {name} names unknown value sets: {missing}")
         body = {"name": name, "title": "union of " + ", ".join(parts), "include": parts}
-        (OUT / f"{name}.json").write_text(json.dumps(body, indent=1) + "\n")
+        (out / f"{name}.json").write_text(json.dumps(body, indent=1) + "\n")
         built[name] = {}
 
     definitions = json.loads(DEFINITIONS.read_text())["valuesets"]
     for name, definition in definitions.items():
         codes, source = from_definition(definition, vsac, rows)
+        for other in definition.get("exclude", []):
+            # A code is one category's, not two: HIV is also in VSAC's immunocompromised conditions.
+            for system, entries in built[other].items():
+                for code in entries:
+                    codes.get(system, {}).pop(code, None)
         built[name] = codes
-        write(name, definition["title"], source, codes, definition.get("icd10cm"), definition.get("icd10cm_exclude"))
+        categories, excluded = definition.get("icd10cm"), definition.get("icd10cm_exclude")
+        write(out, name, definition["title"], source, codes, categories, excluded)
 
-    for stale in OUT.glob("*.json"):
+    for stale in out.glob("*.json"):
         if stale.stem not in built:
             stale.unlink()
 
@@ -247,7 +258,8 @@ def icd10cm_expansion(categories: list[str]) -> dict[str, str]:
         if not cm.is_valid_item(item):
             raise SystemExit(f"{item!r} is not an ICD-10-CM chapter, block, category or code")
         for code in (item, *cm.get_descendants(item)):
-            if not cm.is_chapter_or_block(code):
+            # Some blocks share their name with their only category ("B20"): keep anything that is a code.
+            if cm.is_category_or_subcategory(code) or cm.is_extended_subcategory(code):
                 codes[cm.add_dot(code)] = cm.get_description(code)
     return codes
 

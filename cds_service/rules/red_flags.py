@@ -110,10 +110,7 @@ def _judge(
     # An undated entry counts as recent: its age cannot be shown, so it cannot be set aside.
     if isinstance(window, int) and entry.started is not None and entry.started < now - timedelta(days=window):
         if signal.when_older == "caution":
-            why = (
-                f"older than {window} days, so not counted as a new {category.label.lower()}; "
-                "ask whether it is new or worse"
-            )
+            why = f"began more than {window} days ago, so not counted as a new red flag; ask whether it is new or worse"
             cautions.append(Caution(signal.label, description, entry.ref, why))
         return
     critical = signal.critical and entry.active
@@ -139,9 +136,13 @@ def _non_critical(indicator: str) -> str:
 
 def _describe(entry: _Entry, hits: set[str], signal: RedFlagSignal) -> str:
     when = f", since {entry.started.date().isoformat()}" if entry.started else ", date not recorded"
-    coded = signal.valueset is not None and signal.valueset.matches(entry.concept.codings) is not None
-    how = "" if coded else "; recognised from its text"
-    return f"{entry.concept.label()} ({entry.where}{when}{how})"
+    code = signal.valueset.matches(entry.concept.codings) if signal.valueset is not None else None
+    how = "" if code else "; recognised from its text"
+    name = entry.concept.text
+    if not name and code is not None and signal.valueset is not None:
+        # A code sent without display text: name it from the value set, with the code, so it is recognisable.
+        name = f"{signal.valueset.displays.get(code) or 'coded entry'} ({code[1]})"
+    return f"{name or entry.concept.label()} ({entry.where}{when}{how})"
 
 
 def _condition_entry(condition: ConditionFact) -> _Entry:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..patient_data import Selector
-from ..record import as_list, parse_datetime, text_of
+from ..record import ICD10CM_SYSTEMS, as_list, normalise_icd10cm, parse_datetime, text_of
 from .knowledge import Knowledge
 
 CODE_ELEMENT = {
@@ -33,9 +33,13 @@ def _has_code(resource: Mapping[str, Any], element: str, codes: frozenset[tuple[
         return None
     for coding in as_list(value.get("coding")):
         if isinstance(coding, dict):
-            pair = (coding.get("system"), coding.get("code"))
-            if isinstance(pair[0], str) and isinstance(pair[1], str) and pair in codes:
-                return pair  # type: ignore[return-value]
+            system, code = coding.get("system"), coding.get("code")
+            if not isinstance(system, str) or not isinstance(code, str):
+                continue
+            if system in ICD10CM_SYSTEMS:
+                code = normalise_icd10cm(code)
+            if (system, code) in codes:
+                return (system, code)
     return None
 
 

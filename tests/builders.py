@@ -1,0 +1,192 @@
+"""A test data builder: a patient record as FHIR R4 JSON in a few lines, coded the way real EHRs code.
+
+    record(age=40, conditions=[condition(icd="Z85.3", status="resolved", days_ago=3000)])
+
+Dates are relative to now, so a scenario means the same thing on any day it runs. Codes are given by
+system shorthand (icd, snomed, loinc, rxnorm) or as text only; an ICD-10-CM code is sent exactly as
+written (undotted codes are a real EHR habit the service must read).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+SYSTEMS = {
+    "icd": "http://hl7.org/fhir/sid/icd-10-cm",
+    "snomed": "http://snomed.info/sct",
+    "loinc": "http://loinc.org",
+    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "cpt": "http://www.ama-assn.org/go/cpt",
+}
+PATIENT_ID = "built-patient"
+_ids = itertools.count(1)
+
+
+def when(days_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat(timespec="seconds")
+
+
+def concept(spec: dict[str, Any]) -> dict[str, Any]:
+    """{'icd': 'Z85.3'} or {'snomed': '...', 'display': '...'} or {'text': '...'}."""
+    codings = [
+        {"system": SYSTEMS[key], "code": spec[key], **({"display": spec["display"]} if "display" in spec else {})}
+        for key in SYSTEMS
+        if key in spec
+    ]
+    out: dict[str, Any] = {}
+    if codings:
+        out["coding"] = codings
+    if "text" in spec:
+        out["text"] = spec["text"]
+    return out
+
+
+def condition(
+    *,
+    status: str | None = "active",
+    verification: str | None = None,
+    days_ago: float | None = 10,
+    category: str = "problem-list-item",
+    **code: Any,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": f"c{next(_ids)}",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "category": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": category}]}
+        ],
+        "code": concept(code),
+    }
+    if status:
+        resource["clinicalStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]
+        }
+    if verification:
+        resource["verificationStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}]
+        }
+    if days_ago is not None:
+        resource["onsetDateTime"] = resource["recordedDate"] = when(days_ago)
+    return resource
+
+
+def temperature(value: float, unit: str, *, loinc: str = "8310-5", days_ago: float = 1, panel: bool = False) -> dict:
+    quantity = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": f"o{next(_ids)}",
+        "status": "final",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "effectiveDateTime": when(days_ago),
+    }
+    if panel:
+        resource["code"] = concept({"loinc": "85353-1", "display": "Vital signs panel"})
+        resource["component"] = [{"code": concept({"loinc": loinc}), "valueQuantity": quantity}]
+    else:
+        resource["code"] = concept({"loinc": loinc})
+        resource["valueQuantity"] = quantity
+    return resource
+
+
+def medication(
+    *, status: str = "completed", days_ago: float = 30, supply_days: float | None = None, repeats: int = 0, **code: Any
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": f"m{next(_ids)}",
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "medicationCodeableConcept": concept(code),
+        "authoredOn": when(days_ago),
+    }
+    if supply_days is not None:
+        resource["dispenseRequest"] = {
+            "numberOfRepeatsAllowed": repeats,
+            "expectedSupplyDuration": {
+                "value": supply_days,
+                "unit": "days",
+                "system": "http://unitsofmeasure.org",
+                "code": "d",
+            },
+        }
+    return resource
+
+
+def patient(age_years: float | None) -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "female"}
+    if age_years is not None:
+        today = datetime.now(UTC).date()
+        whole = int(age_years)
+        born = _years_before(today, whole) - timedelta(days=round((age_years - whole) * 365))
+        resource["birthDate"] = born.isoformat()
+    return resource
+
+
+def _years_before(today: date, years: int) -> date:
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - years, day=28)
+
+
+def lumbar_mri(reason: dict[str, Any] | None = None) -> dict[str, Any]:
+    order: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": "draft-mri",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": concept({"cpt": "72148", "display": "MRI lumbar spine without contrast"}),
+    }
+    if reason:
+        order["reasonCode"] = [concept(reason)]
+    return order
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+def hook_body(
+    hook: str,
+    resources: list[dict[str, Any]],
+    *,
+    drafts: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    omit: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A CDS Hooks request with full prefetch built from ``resources`` (keys in ``omit`` are left out)."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    prefetch: dict[str, Any] = {
+        "patient": next(iter(by_type.get("Patient", [])), None),
+        "conditions": searchset(by_type.get("Condition", [])),
+        "observations": searchset(by_type.get("Observation", [])),
+        "serviceRequests": searchset(by_type.get("ServiceRequest", [])),
+        "deviceRequests": searchset(by_type.get("DeviceRequest", [])),
+        "medicationRequests": searchset(by_type.get("MedicationRequest", [])),
+    }
+    for key in omit:
+        prefetch.pop(key, None)
+    if prefetch["patient"] is None:
+        prefetch.pop("patient")
+    context: dict[str, Any] = {"userId": "Practitioner/dr-1", "patientId": PATIENT_ID, "encounterId": "enc-built"}
+    if hook != "patient-view":
+        context["draftOrders"] = searchset(list(drafts))
+        if hook == "order-select":
+            context["selections"] = [f"{d['resourceType']}/{d['id']}" for d in drafts]
+    return {
+        "hook": hook,
+        "hookInstance": "0e5f3b4c-8a7d-4c1e-9f2a-1b3c5d7e9f00",
+        "context": context,
+        "prefetch": prefetch,
+    }

@@ -1,0 +1,43 @@
+"""Free text is read with negation: a term counts unless a negation cue governs it in the same clause."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.rules.knowledge import knowledge
+
+KB = knowledge()
+
+
+def categories(text: str) -> set[str]:
+    return {key.split(":")[0] for key in KB.text.find(text)}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Saddle anaesthesia", {"cauda-equina"}),
+        ("denies saddle anaesthesia", set()),
+        ("No saddle numbness; urinary retention since Monday", {"cauda-equina"}),
+        ("bladder dysfunction ruled out", set()),
+        ("Negative for cauda equina", set()),
+        ("?cauda equina", {"cauda-equina"}),
+        ("Rule out cauda equina syndrome", {"cauda-equina"}),
+        ("Family history of cancer", set()),
+        ("History of cancer", {"malignancy"}),
+        ("cancer history negative", set()),
+        ("No fever but weight loss unexplained", set()),
+        ("No fever, but unexplained weight loss", {"malignancy"}),
+        ("Absent ankle reflex, foot drop", {"neurologic-deficit"}),
+    ],
+)
+def test_red_flag_terms_with_negation(text: str, expected: set[str]) -> None:
+    assert categories(text) - {"caution", "episode"} == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "is_back_pain"),
+    [("Acute low back pain", True), ("LBP", True), ("Lumbago", True), ("No back pain", False), ("Neck pain", False)],
+)
+def test_back_pain_text(text: str, is_back_pain: bool) -> None:
+    assert (KB.episode.text_key in KB.text.find(text)) == is_back_pain
