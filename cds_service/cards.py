@@ -20,7 +20,8 @@ from typing import Any
 from .fhir_models import model_for
 from .record import Order, OrderFact
 from .rules.findings import BackPainEpisode, Finding
-from .terminology import display_for, valuesets
+from .rules.knowledge import knowledge
+from .terminology import display_for
 
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
 SUMMARY_LIMIT = 140
@@ -158,7 +159,7 @@ def _order_label(order: Order | None) -> str:
     concept = order.code if isinstance(order, OrderFact) else order.medication
     if concept.text:
         return concept.text
-    return display_for(concept.codings, valuesets().values()) or concept.label()
+    return display_for(concept.codings, knowledge().valuesets.values()) or concept.label()
 
 
 def _episode_text(episode: BackPainEpisode | None) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .fhir_models import model_for
+from .terminology import canonical_system
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class Concept:
         displays: list[str] = []
         for coding in as_list(value.get("coding")):
             if isinstance(coding, Mapping) and coding.get("system") and coding.get("code"):
-                system, code = str(coding["system"]), str(coding["code"])
+                system, code = canonical_system(str(coding["system"])), str(coding["code"])
                 codings.append((system, normalise_icd10cm(code) if system in ICD10CM_SYSTEMS else code))
             if isinstance(coding, Mapping) and coding.get("display"):
                 displays.append(str(coding["display"]))

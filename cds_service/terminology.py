@@ -8,7 +8,7 @@ sets to take the union of (``include``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -16,7 +16,7 @@ from pathlib import Path
 VALUESET_DIR = Path(__file__).parent / "knowledge" / "valuesets"
 
 # The same code system reaches us under more than one URI (FHIR canonical URL, OID, older web address).
-# Members are stored under every alias so that matching stays one set lookup per coding.
+# Codings are read under the canonical URI (record.Concept), so members are stored once.
 SYSTEM_ALIASES: dict[str, tuple[str, ...]] = {
     "http://snomed.info/sct": ("urn:oid:2.16.840.1.113883.6.96",),
     "http://loinc.org": ("urn:oid:2.16.840.1.113883.6.1",),
@@ -29,6 +29,15 @@ SYSTEM_ALIASES: dict[str, tuple[str, ...]] = {
         "urn:oid:2.16.840.1.113883.6.285",
     ),
 }
+
+
+CANONICAL_SYSTEM: dict[str, str] = {
+    alias: canonical for canonical, aliases in SYSTEM_ALIASES.items() for alias in aliases
+}
+
+
+def canonical_system(system: str) -> str:
+    return CANONICAL_SYSTEM.get(system, system)
 
 
 @dataclass(frozen=True)
@@ -46,34 +55,46 @@ class ValueSet:
         return None
 
 
-def _load_raw(directory: Path) -> dict[str, dict]:
-    return {path.stem: json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))}
+class ValueSetLibrary(Mapping[str, ValueSet]):
+    """The value set files of a folder, each read the first time it is asked for.
 
+    Some files are only building blocks of others (a VSAC expansion folded into a red-flag set by the
+    build): reading all of them would cost memory in every worker for codes no rule asks about."""
 
-def load_valuesets(directory: Path = VALUESET_DIR) -> dict[str, ValueSet]:
-    raw = _load_raw(directory)
-    resolved: dict[str, ValueSet] = {}
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.names = tuple(sorted(path.stem for path in directory.glob("*.json")))
+        self._loaded: dict[str, ValueSet] = {}
 
-    def resolve(name: str, seen: tuple[str, ...] = ()) -> ValueSet:
-        if name in resolved:
-            return resolved[name]
+    def __getitem__(self, name: str) -> ValueSet:
+        return self._resolve(name, ())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _resolve(self, name: str, seen: tuple[str, ...]) -> ValueSet:
+        if name in self._loaded:
+            return self._loaded[name]
         if name in seen:
             raise ValueError(f"value set include cycle: {' -> '.join((*seen, name))}")
-        if name not in raw:
+        if name not in self.names:
             raise KeyError(f"unknown value set {name!r}")
-        body = raw[name]
+        body = json.loads((self.directory / f"{name}.json").read_text())
         displays: dict[tuple[str, str], str] = {}
         for system, entries in body.get("compose", {}).items():
-            for alias in (system, *SYSTEM_ALIASES.get(system, ())):
-                displays.update(((alias, code), display) for code, display in entries.items())
+            canonical = CANONICAL_SYSTEM.get(system, system)
+            displays.update(((canonical, code), display) for code, display in entries.items())
         for part in body.get("include", []):
-            displays.update(resolve(part, (*seen, name)).displays)
-        resolved[name] = ValueSet(name, body.get("title", name), frozenset(displays), displays)
-        return resolved[name]
+            displays.update(self._resolve(part, (*seen, name)).displays)
+        self._loaded[name] = ValueSet(name, body.get("title", name), frozenset(displays), displays)
+        return self._loaded[name]
 
-    for name in raw:
-        resolve(name)
-    return resolved
+
+def load_valuesets(directory: Path = VALUESET_DIR) -> ValueSetLibrary:
+    return ValueSetLibrary(directory)
 
 
 def display_for(codings: Iterable[tuple[str, str]], sets: Iterable[ValueSet]) -> str | None:
@@ -86,6 +107,6 @@ def display_for(codings: Iterable[tuple[str, str]], sets: Iterable[ValueSet]) ->
 
 
 @cache
-def valuesets() -> dict[str, ValueSet]:
+def valuesets() -> ValueSetLibrary:
     """The packaged value sets, read once per process."""
     return load_valuesets()

@@ -52,40 +52,6 @@ VSAC = {
 # Value sets built from rows of codes.csv: name -> (title, [(category, system or None, codes or None)]).
 # A None list takes every row of that category.
 CURATED: dict[str, tuple[str, list[tuple[str, str | None, list[str] | None]]]] = {
-    "low_back_pain": ("Low back pain diagnoses", [("lbp_dx", None, None)]),
-    "cauda_equina": (
-        "Cauda equina syndrome and saddle anaesthesia",
-        [("redflag", None, ["G83.4", "192970008", "782388003", "16846261000119106", "449813001", "782390002"])],
-    ),
-    "urinary_retention_curated": (
-        "Urinary retention",
-        [("redflag", None, ["R33.8", "R33.9", "267064002", "236648008"])],
-    ),
-    "bowel_bladder_dysfunction": (
-        "Bowel or bladder dysfunction",
-        [("redflag", None, ["R32", "R15.9", "N31.9", "K59.2"])],
-    ),
-    "neurologic_deficit_curated": (
-        "Focal neurological deficit",
-        [("redflag", None, ["M21.371", "M21.372", "M21.379", "R20.0", "R20.2"])],
-    ),
-    "spinal_infection": (
-        "Vertebral osteomyelitis, discitis, epidural abscess",
-        [("redflag", None, ["G06.1", "M46.26", "M46.27", "M46.36", "M46.46", "M46.47", "203241002", "444760002"])],
-    ),
-    "fever": ("Fever", [("redflag", None, ["R50.9", "386661006"])]),
-    "iv_drug_use": ("Opioid use disorder (injection drug use risk)", [("redflag", None, ["F11.20", "F11.90"])]),
-    "immunodeficiency": ("Immunodeficiency", [("redflag", None, ["D84.821", "D84.9"])]),
-    "long_term_steroids": ("Long-term systemic steroid use", [("redflag", None, ["Z79.52"])]),
-    "malignancy_curated": (
-        "Malignancy and bone metastasis",
-        [("redflag", None, ["C79.51", "94222008", "866087009", "363346000"])],
-    ),
-    "weight_loss_curated": ("Unexplained weight loss", [("redflag", None, ["R63.4", "422868009", "448765001"])]),
-    "vertebral_fracture": (
-        "Vertebral fracture",
-        [("redflag", None, ["M48.56XA", "S32.000A", "M80.08XA", "15724005", "1734006", "203450003"])],
-    ),
     "axial_spondyloarthritis": ("Axial spondyloarthritis", [("axspa", None, None)]),
     "lumbar_imaging_curated": (
         "Lumbar spine imaging (SNOMED CT procedures, CPT 721xx)",
@@ -144,12 +110,6 @@ CURATED: dict[str, tuple[str, list[tuple[str, str | None, list[str] | None]]]] =
 
 # Value sets that are unions of others, so a rule can ask one question.
 UNIONS = {
-    "urinary_retention_all": ["urinary_retention_curated", "urinary_retention"],
-    "neurologic_deficit": ["neurologic_deficit_curated", "neurologic_impairment"],
-    "malignancy": ["malignancy_curated", "cancer", "malignant_bone_disease"],
-    "weight_loss_all": ["weight_loss_curated", "weight_loss"],
-    "immunosuppression": ["immunodeficiency", "hiv", "immunocompromised", "transplant"],
-    "fracture": ["vertebral_fracture", "osteoporosis_with_fracture"],
     "axial_spondyloarthritis_all": ["axial_spondyloarthritis", "ankylosing_spondylitis"],
 }
 

@@ -19,6 +19,7 @@ SYSTEMS = {
     "loinc": "http://loinc.org",
     "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
     "cpt": "http://www.ama-assn.org/go/cpt",
+    "icd_oid": "urn:oid:2.16.840.1.113883.6.90",  # ICD-10-CM named by its OID, as C-CDA-derived data do
 }
 PATIENT_ID = "built-patient"
 _ids = itertools.count(1)

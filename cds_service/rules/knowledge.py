@@ -160,6 +160,15 @@ def _threshold(raw: Mapping[str, Any]) -> Threshold:
 
 
 EPISODE_TEXT_KEY = "episode:low-back-pain"
+# Value sets the rules ask for by name (kb.vs); the knowledge files name the rest.
+RULE_VALUESETS = (
+    "exercise_therapy",
+    "nsaid",
+    "duloxetine",
+    "opioids",
+    "axial_spondyloarthritis_all",
+    "lumbar_imaging_curated",
+)
 
 
 @cache
@@ -201,8 +210,18 @@ def knowledge() -> Knowledge:
     ibuprofen = medicines["ibuprofen"]
     stratified = _read("stratified_care.json")
     loinc = "http://loinc.org"
-    return Knowledge(
-        valuesets=sets,
+    named = {
+        *RULE_VALUESETS,
+        *(s.valueset.name for c in categories for s in c.signals if s.valueset),
+        *(s.valueset.name for s in cautions if s.valueset),
+        episode["valueset"],
+        ibuprofen["valueset"],
+        "body_temperature",
+        "systemic_steroid_medicines",
+        *(i[k] for i in low_value["interventions"] for k in ("valueset", "not_when") if k in i),
+    }
+    kb = Knowledge(
+        valuesets={name: sets[name] for name in sorted(named)},
         red_flag_categories=tuple(categories),
         caution_signals=tuple(cautions),
         red_flag_statement=flags["guideline_statement"],
@@ -253,3 +272,4 @@ def knowledge() -> Knowledge:
             agree_answers=tuple(stratified["agree_answers"]),
         ),
     )
+    return kb

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..patient_data import Selector
 from ..record import ICD10CM_SYSTEMS, as_list, normalise_icd10cm, parse_datetime, text_of
+from ..terminology import canonical_system
 from .knowledge import Knowledge
 
 CODE_ELEMENT = {
@@ -36,6 +37,7 @@ def _has_code(resource: Mapping[str, Any], element: str, codes: frozenset[tuple[
             system, code = coding.get("system"), coding.get("code")
             if not isinstance(system, str) or not isinstance(code, str):
                 continue
+            system = canonical_system(system)
             if system in ICD10CM_SYSTEMS:
                 code = normalise_icd10cm(code)
             if (system, code) in codes:
