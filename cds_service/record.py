@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,6 +34,8 @@ ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 EXCLUDED_STATUSES = frozenset({"entered-in-error"})
 OPEN_ORDER_STATUSES = frozenset({"draft", "active", "on-hold"})
+# FHIR's date type: YYYY, YYYY-MM or YYYY-MM-DD (http://hl7.org/fhir/R4/datatypes.html#date).
+FHIR_DATE = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Concept:
         text = str(value.get("text") or (displays[0] if displays else ""))
         return cls(tuple(codings), text, tuple(displays))
 
-    @property
+    @cached_property
     def search_text(self) -> str:
         """Everything a person wrote or a coding displayed, for text matching."""
         return " | ".join(dict.fromkeys(t for t in (self.text, *self.displays) if t))
@@ -208,6 +211,17 @@ class PatientRecord:
         if resource is None or not validate(resource):
             return None
         return patient_fact(resource)
+
+    @cached_property
+    def birth_date(self) -> date | None:
+        """The birth date alone, read without validating the whole Patient: a malformed name or address
+        must not cost the age check that decides whether adult advice applies."""
+        resource = self.patient_resource
+        value = resource.get("birthDate") if resource is not None else None
+        if not isinstance(value, str) or not FHIR_DATE.fullmatch(value):
+            return None
+        parsed = parse_datetime(value)
+        return parsed.date() if parsed else None
 
 
 # --- reading FHIR JSON -------------------------------------------------------------------------------

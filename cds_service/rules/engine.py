@@ -93,10 +93,8 @@ def evaluate(
 
 
 def age_in_years(record: PatientRecord, now: datetime) -> int | None:
-    patient = record.patient
-    if patient is None or patient.birth_date is None:
-        return None
-    return _years_between(patient.birth_date, now.date())
+    born = record.birth_date
+    return None if born is None else _years_between(born, now.date())
 
 
 def _years_between(born: date, today: date) -> int:

@@ -109,6 +109,10 @@ class Knowledge:
     population: Population
     body_temperature: frozenset[Coding]
     systemic_steroids: ValueSet
+    # Red-flag and caution signals by key, and the keys of the signals each code belongs to (category None:
+    # a caution signal). Built once, so that reading a record is a dictionary look-up per coding.
+    signals_by_key: Mapping[str, tuple[RedFlagCategory | None, RedFlagSignal]]
+    signals_by_code: Mapping[Coding, tuple[str, ...]]
     bed_rest_codes: frozenset[Coding]
     bed_rest_patterns: tuple[re.Pattern[str], ...]
     steroid_ingredients: tuple[str, ...]
@@ -220,7 +224,17 @@ def knowledge() -> Knowledge:
         "systemic_steroid_medicines",
         *(i[k] for i in low_value["interventions"] for k in ("valueset", "not_when") if k in i),
     }
+    by_key: dict[str, tuple[RedFlagCategory | None, RedFlagSignal]] = {
+        **{s.key: (c, s) for c in categories for s in c.signals},
+        **{s.key: (None, s) for s in cautions},
+    }
+    by_code: dict[Coding, list[str]] = {}
+    for key, (_, signal) in by_key.items():
+        for coding in signal.valueset.codes if signal.valueset else ():
+            by_code.setdefault(coding, []).append(key)
     kb = Knowledge(
+        signals_by_key=by_key,
+        signals_by_code={coding: tuple(keys) for coding, keys in by_code.items()},
         valuesets={name: sets[name] for name in sorted(named)},
         red_flag_categories=tuple(categories),
         caution_signals=tuple(cautions),

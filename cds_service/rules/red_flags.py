@@ -64,12 +64,18 @@ def assess_red_flags(
     flags: list[RedFlag] = []
     cautions: list[Caution] = []
     for entry in entries:
-        hits = kb.text.find(entry.concept.search_text) if kb.text.might_match(entry.concept.search_text) else set()
-        for category in kb.red_flag_categories:
-            for signal in category.signals:
+        text = entry.concept.search_text
+        hits = kb.text.find(text)
+        # One dictionary look-up per coding finds the signals a code belongs to; text adds its own.
+        keys = {key for coding in entry.concept.codings for key in kb.signals_by_code.get(coding, ())}
+        keys |= hits.intersection(kb.signals_by_key)
+        if not keys:
+            continue
+        for key in sorted(keys):
+            category, signal = kb.signals_by_key[key]
+            if category is not None:
                 _judge(entry, hits, category, signal, now, windows, flags, cautions)
-        for signal in kb.caution_signals:
-            if _matches(entry, hits, signal) and (entry.active or signal.any_status):
+            elif entry.active or signal.any_status:
                 cautions.append(Caution(signal.label, _describe(entry, hits, signal), entry.ref, signal.why))
     for category in kb.red_flag_categories:
         for signal in category.signals:
@@ -86,11 +92,6 @@ def find_red_flags(
     return assess_red_flags(record, orders, kb, now, windows).flags
 
 
-def _matches(entry: _Entry, hits: set[str], signal: RedFlagSignal) -> bool:
-    coded = signal.valueset is not None and signal.valueset.matches(entry.concept.codings) is not None
-    return coded or signal.key in hits
-
-
 def _judge(
     entry: _Entry,
     hits: set[str],
@@ -101,7 +102,7 @@ def _judge(
     flags: list[RedFlag],
     cautions: list[Caution],
 ) -> None:
-    if not _matches(entry, hits, signal) or not (entry.active or signal.any_status):
+    if not (entry.active or signal.any_status):
         return
     window = windows.fever_days if signal.recent_days == "fever" else signal.recent_days
     if entry.active and not signal.window_for_active:

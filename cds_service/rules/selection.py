@@ -15,7 +15,7 @@ from typing import Any
 
 from ..patient_data import Selector
 from ..record import ICD10CM_SYSTEMS, as_list, normalise_icd10cm, parse_datetime, text_of
-from ..terminology import canonical_system
+from ..terminology import CANONICAL_SYSTEM, canonical_system
 from .knowledge import Knowledge
 
 CODE_ELEMENT = {
@@ -25,6 +25,9 @@ CODE_ELEMENT = {
     "DeviceRequest": "codeCodeableConcept",
     "MedicationRequest": "medicationCodeableConcept",
 }
+
+
+REWRITTEN_SYSTEMS = frozenset({*CANONICAL_SYSTEM, *ICD10CM_SYSTEMS})
 
 
 def _has_code(resource: Mapping[str, Any], element: str, codes: frozenset[tuple[str, str]]) -> tuple[str, str] | None:
@@ -37,12 +40,27 @@ def _has_code(resource: Mapping[str, Any], element: str, codes: frozenset[tuple[
             system, code = coding.get("system"), coding.get("code")
             if not isinstance(system, str) or not isinstance(code, str):
                 continue
-            system = canonical_system(system)
-            if system in ICD10CM_SYSTEMS:
-                code = normalise_icd10cm(code)
             if (system, code) in codes:
                 return (system, code)
+            if system in REWRITTEN_SYSTEMS:  # an OID alias, or an ICD-10-CM code written another way
+                system = canonical_system(system)
+                code = normalise_icd10cm(code) if system in ICD10CM_SYSTEMS else code
+                if (system, code) in codes:
+                    return (system, code)
     return None
+
+
+def _concept_text(value: Any) -> str:
+    """code.text and every coding's display, joined as record.Concept.search_text joins them."""
+    if not isinstance(value, dict):
+        return ""
+    text = value.get("text")
+    parts = [text] if isinstance(text, str) and text else []
+    for coding in as_list(value.get("coding")):
+        display = coding.get("display") if isinstance(coding, dict) else None
+        if isinstance(display, str) and display and display not in parts:
+            parts.append(display)
+    return " | ".join(parts)
 
 
 def selector_for(kb: Knowledge, fever_days: int) -> Selector:
@@ -59,7 +77,7 @@ def selector_for(kb: Knowledge, fever_days: int) -> Selector:
         if element is None:
             return False
         found = _has_code(resource, element, codes)
-        if found is None and kind == "Observation":
+        if found is None and kind == "Observation" and "component" in resource:
             # A vital-signs panel carries its temperature in a component.
             components = (c for c in as_list(resource.get("component")) if isinstance(c, dict))
             found = next((f for c in components if (f := _has_code(c, "code", codes))), None)
@@ -69,7 +87,7 @@ def selector_for(kb: Knowledge, fever_days: int) -> Selector:
                 return when is None or when >= since()
             return True
         if kind == "Condition":
-            return kb.text.might_match(text_of(resource, element))
+            return kb.text.might_match(_concept_text(resource.get(element)))
         if kind in {"ServiceRequest", "DeviceRequest"}:
             text = text_of(resource, element)
             return any(p.search(text) for p in kb.bed_rest_patterns)

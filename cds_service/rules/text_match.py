@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+SEEN_LIMIT = 20_000
+_SEEN: dict[str, bool] = {}
 CLAUSE_BREAK = re.compile(r"[.;:\n|]|\bbut\b|\bhowever\b")
 
 
@@ -39,14 +41,23 @@ class TextMatcher:
         )
 
     def might_match(self, text: str) -> bool:
-        """True when any term occurs at all, negated or not (to decide whether a resource is worth reading)."""
-        return self.any_term.search(text.lower()) is not None
+        """True when any term occurs at all, negated or not (to decide whether a resource is worth reading).
+
+        The same problem-list texts come back on every hook call for a chart: answers are remembered
+        (bounded, oldest first), which changes speed, never an answer."""
+        known = _SEEN.get(text)
+        if known is None:
+            known = self.any_term.search(text.lower()) is not None
+            if len(_SEEN) >= SEEN_LIMIT:
+                _SEEN.pop(next(iter(_SEEN)), None)
+            _SEEN[text] = known
+        return known
 
     def find(self, text: str, keys: Sequence[str] | None = None) -> set[str]:
         """The keys whose terms occur in ``text`` without negation."""
-        lowered = text.lower()
-        if not lowered or not self.any_term.search(lowered):
+        if not text or not self.might_match(text):
             return set()
+        lowered = text.lower()
         found: set[str] = set()
         for clause in CLAUSE_BREAK.split(lowered):
             for key in keys if keys is not None else self.terms:
