@@ -71,6 +71,8 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
     wanted = variant.get("suggestions", spec.get("suggestions", []))
     if not finding.offer_cancel:
         wanted = [s for s in wanted if not s.get("delete_target")]
+    if not finding.offer_medicine:
+        wanted = [s for s in wanted if not _orders_medicine(s)]
     suggestions = [s for s in (_suggestion(s, finding, ctx, fields) for s in wanted) if s]
     if suggestions:
         card["suggestions"] = suggestions
@@ -99,6 +101,13 @@ def _suggestion(spec: Mapping[str, Any], finding: Finding, ctx: CardContext, fie
         resource = new_order(spec["create"], finding, ctx)
         action = {"type": "create", "description": label, "resource": resource}
     return {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
+
+
+def _orders_medicine(spec: Mapping[str, Any]) -> bool:
+    """A suggestion that creates or changes a medicine order."""
+    cards, _, _ = _content()
+    template = spec.get("create") or spec.get("update_target")
+    return bool(template) and cards["order_templates"][template]["resourceType"] == "MedicationRequest"
 
 
 def updated_order(template_name: str, target: Order) -> dict[str, Any]:

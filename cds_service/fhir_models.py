@@ -2,7 +2,7 @@
 
 fhir.resources 8 ships R5 (its default), R4B and STU3, but no plain R4; the R4B models read the R4
 resources this service uses (Patient, Condition, Observation, ServiceRequest, DeviceRequest,
-MedicationRequest) because those did not change between R4 and R4B.
+MedicationRequest, AllergyIntolerance) because those did not change between R4 and R4B.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ _MODULES = {
     "ServiceRequest": "servicerequest",
     "DeviceRequest": "devicerequest",
     "MedicationRequest": "medicationrequest",
+    "AllergyIntolerance": "allergyintolerance",
     "Bundle": "bundle",
     "OperationOutcome": "operationoutcome",
 }

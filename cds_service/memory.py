@@ -1,7 +1,9 @@
 """Memory that changes behaviour: cards clinicians have already answered are not repeated.
 
-- An override whose reason says the clinician knows better for this patient (knowledge/memory.json)
-  holds the same rule back for the same patient for a configurable number of days.
+- An override whose reason says the clinician knows better (knowledge/memory.json) holds back the same
+  finding on the same target for the same patient for a configurable number of days: the same rule about
+  the same order content and the same computed facts (fingerprint). A new or higher dose, another order,
+  or a changed record that changes the finding shows the card again.
 - Within one encounter, a card already shown and answered for the same, unchanged order is not shown
   again on the next hook (order-select, then order-sign). An unanswered card is shown again.
 - Some cards (the first-line plan) appear at most once per encounter.
@@ -42,12 +44,21 @@ class MemoryPolicy:
         )
 
 
-def fingerprint(finding: Finding) -> str | None:
-    """A digest of the order the card is about, so that a changed order counts as a new question."""
-    if finding.target is None:
-        return None
-    resource = {k: v for k, v in finding.target.resource.items() if k != "meta"}
-    return hashlib.sha256(json.dumps(resource, sort_keys=True, default=str).encode()).hexdigest()[:32]
+# Parts of an order that say who, when and which copy, not what: a re-order of the same medicine and dose in a
+# later session is the same question; a changed dose or medicine is a new one.
+BOOKKEEPING = frozenset(
+    {"id", "meta", "text", "identifier", "status", "authoredOn", "subject", "encounter", "requester", "recorder"}
+)
+
+
+def fingerprint(finding: Finding) -> str:
+    """A digest of what the card is about: its rule, the clinical content of its target order, and the facts
+    the rule computed (a daily dose, a variant). Ids and dates are left out, so the same finding about the
+    same order content matches across calls and sessions."""
+    content: dict[str, object] = {"rule": finding.rule, "facts": finding.facts}
+    if finding.target is not None:
+        content["target"] = {k: v for k, v in finding.target.resource.items() if k not in BOOKKEEPING}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 class Memory:
@@ -65,18 +76,28 @@ class Memory:
         held: dict[int, str] = {}
         for i in candidates:
             finding = findings[i]
+            print_ = fingerprint(finding)
             reason = next(
-                (r for r in self.policy.suppressing_reasons.get(finding.rule, ()) if (finding.rule, r) in overrides),
+                (
+                    r
+                    for r in self.policy.suppressing_reasons.get(finding.rule, ())
+                    if (finding.rule, r, print_) in overrides
+                ),
                 None,
             )
             if reason:
                 held[i] = (
-                    f"overridden for this patient with reason {reason!r} within {self.policy.suppression_days:g} days"
+                    f"overridden for this patient and this {_target_word(finding)} with reason {reason!r} "
+                    f"within {self.policy.suppression_days:g} days"
                 )
             elif history is None:
                 continue
             elif finding.rule in self.policy.once_per_encounter and finding.rule in history.shown_rules:
                 held[i] = "already shown in this encounter"
-            elif finding.target and (finding.rule, finding.target.ref, fingerprint(finding)) in history.answered:
+            elif finding.target and (finding.rule, finding.target.ref, print_) in history.answered:
                 held[i] = "already answered for this order in this encounter"
         return held
+
+
+def _target_word(finding: Finding) -> str:
+    return "order" if finding.target is not None else "finding"

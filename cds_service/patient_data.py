@@ -121,7 +121,7 @@ class PatientDataAssembler:
     def _build(
         self, request: HookRequest, raw: Mapping[str, list[dict[str, Any]]], gaps: list[rec.DataGap]
     ) -> rec.PatientRecord:
-        conditions, observations, orders, medications = [], [], [], []
+        conditions, observations, orders, medications, allergies = [], [], [], [], []
         patient = None
         for key, resources in raw.items():
             for resource in resources:
@@ -144,6 +144,8 @@ class PatientDataAssembler:
                     orders.append(rec.order_fact(resource, is_draft=False))
                 elif kind == "MedicationRequest":
                     medications.append(rec.medication_fact(with_contained_medication(resource), is_draft=False))
+                elif kind == "AllergyIntolerance":
+                    allergies.append(rec.allergy_fact(resource))
         drafts = tuple(d for d in (draft_order_fact(o, request.patient_id) for o in request.draft_orders) if d)
         return rec.PatientRecord(
             patient_id=request.patient_id,
@@ -154,6 +156,7 @@ class PatientDataAssembler:
             medications=tuple(_unique(medications)),
             draft_orders=drafts,
             gaps=tuple(gaps),
+            allergies=tuple(_unique(allergies)),
         )
 
 

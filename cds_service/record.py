@@ -157,6 +157,7 @@ class DoseFact:
     as_needed: bool
     max_per_period: tuple[Quantity, float, str] | None  # (numerator, denominator value, denominator unit)
     text: str
+    sequence: int | None = None  # lines with the same sequence apply together
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,19 @@ Order = OrderFact | MedicationFact
 
 
 @dataclass(frozen=True)
+class AllergyFact:
+    ref: str
+    code: Concept
+    clinical_status: str | None
+    verification_status: str | None
+
+    @property
+    def is_active(self) -> bool:
+        # No status counts as current, as for Conditions: an allergy is never assumed away.
+        return self.clinical_status is None or self.clinical_status == "active"
+
+
+@dataclass(frozen=True)
 class DataGap:
     """Something the rules would have looked at but could not: said on the card, never guessed."""
 
@@ -200,6 +214,7 @@ class PatientRecord:
     medications: tuple[MedicationFact, ...] = ()
     draft_orders: tuple[Order, ...] = ()
     gaps: tuple[DataGap, ...] = ()
+    allergies: tuple[AllergyFact, ...] = ()
 
     def gap(self, key: str) -> DataGap | None:
         """The gap for a prefetch key ("observations", ...), if that data could not be had."""
@@ -446,6 +461,7 @@ def _dose(dosage: Mapping[str, Any]) -> DoseFact:
         as_needed=bool(dosage.get("asNeededBoolean")) or "asNeededCodeableConcept" in dosage,
         max_per_period=max_per_period,
         text=str(dosage.get("text") or ""),
+        sequence=_int(dosage.get("sequence")),
     )
 
 
@@ -496,6 +512,15 @@ def medication_fact(resource: Mapping[str, Any], *, is_draft: bool) -> Medicatio
         is_draft=is_draft,
         resource=resource,
         supply_days=supply_days(resource),
+    )
+
+
+def allergy_fact(resource: Mapping[str, Any]) -> AllergyFact:
+    return AllergyFact(
+        ref=ref_of(resource),
+        code=Concept.from_json(resource.get("code")),
+        clinical_status=_status_code(resource.get("clinicalStatus")),
+        verification_status=_status_code(resource.get("verificationStatus")),
     )
 
 

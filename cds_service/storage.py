@@ -66,6 +66,8 @@ feedback = Table(
     # table alone; joining the card log made every call slower as a patient's card history grew.
     Column("patient_id", String(128), index=True),
     Column("rule", String(64)),
+    # What the card was about (memory.fingerprint): an override holds back that finding on that target only.
+    Column("target_fingerprint", String(64)),
     Column("outcome", String(16), nullable=False),
     Column("accepted_suggestions", JSON),
     Column("reason_system", String(256)),
@@ -79,7 +81,7 @@ schema_version = Table("schema_version", metadata, Column("version", Integer, nu
 
 # The hot-path queries run on every hook call: built once, so each call only binds parameters
 # (building a select() per call costs several times what SQLite takes to answer it).
-OVERRIDES_SINCE = select(feedback.c.rule, feedback.c.reason_code).where(
+OVERRIDES_SINCE = select(feedback.c.rule, feedback.c.reason_code, feedback.c.target_fingerprint).where(
     feedback.c.patient_id == bindparam("patient_id"),
     feedback.c.outcome == "overridden",
     feedback.c.reason_code.is_not(None),
@@ -93,7 +95,12 @@ ENCOUNTER_HISTORY = (
 INSERT_CARDS = insert(cards)
 
 # Each migration takes the schema from version i to i+1; append, never edit.
-MIGRATIONS: list[Sequence[str] | None] = [None]  # v1: the tables above, created with create_all
+MIGRATIONS: list[Sequence[str] | None] = [
+    None,  # v1: the tables above, created with create_all
+    # v2: overrides are remembered per target (the order and dose), not per rule and patient. Feedback stored
+    # before v2 has no fingerprint and so holds back nothing: the safe direction.
+    ["ALTER TABLE feedback ADD COLUMN target_fingerprint VARCHAR(64)"],
+]
 
 
 @dataclass(frozen=True)
@@ -191,15 +198,18 @@ class Store:
         """Store every item in one transaction before answering; returns, per item, whether its card is known."""
         with self.engine.begin() as conn:
             uuids = {i.card_uuid for i in items}
-            query = select(cards.c.uuid, cards.c.patient_id, cards.c.rule).where(cards.c.uuid.in_(uuids))
-            known = {uuid: (patient, rule) for uuid, patient, rule in conn.execute(query)}
+            query = select(cards.c.uuid, cards.c.patient_id, cards.c.rule, cards.c.target_fingerprint).where(
+                cards.c.uuid.in_(uuids)
+            )
+            known = {uuid: (patient, rule, target) for uuid, patient, rule, target in conn.execute(query)}
             rows = [
                 {
                     "service_id": service_id,
                     "card_uuid": i.card_uuid,
                     "known_card": i.card_uuid in known,
-                    "patient_id": known.get(i.card_uuid, (None, None))[0],
-                    "rule": known.get(i.card_uuid, (None, None))[1],
+                    "patient_id": known.get(i.card_uuid, (None, None, None))[0],
+                    "rule": known.get(i.card_uuid, (None, None, None))[1],
+                    "target_fingerprint": known.get(i.card_uuid, (None, None, None))[2],
                     "outcome": i.outcome,
                     "accepted_suggestions": list(i.accepted_suggestions) or None,
                     "reason_system": i.reason_system,
@@ -215,11 +225,12 @@ class Store:
 
     # --- memory -------------------------------------------------------------------------------------
 
-    def overrides_since(self, patient_id: str, since: datetime) -> set[tuple[str, str]]:
-        """(rule, override reason code) of every reasoned override for this patient since `since`."""
+    def overrides_since(self, patient_id: str, since: datetime) -> set[tuple[str, str, str | None]]:
+        """(rule, override reason code, target fingerprint) of every reasoned override for this patient since
+        `since`."""
         with self.engine.connect() as conn:
             rows = conn.execute(OVERRIDES_SINCE, {"patient_id": patient_id, "since": since})
-            return {(rule, code) for rule, code in rows}
+            return {(rule, code, target) for rule, code, target in rows}
 
     def encounter_history(self, encounter_id: str) -> EncounterHistory:
         """What this encounter has already shown, and which of those cards were answered."""

@@ -92,7 +92,7 @@ def test_the_service_sends_the_token_and_the_fhir_server_sees_one_query_per_pref
     assert response.status_code == 200
     assert response.json()["cards"][0]["indicator"] == "critical"
     seen = local_fhir.requests[before:]
-    assert len(seen) == 6 and all(r["status"] == 200 for r in seen)  # a missing token would be 401
+    assert len(seen) == 7 and all(r["status"] == 200 for r in seen)  # a missing token would be 401
 
 
 def test_a_wrong_token_becomes_412_and_no_log_line_or_answer_contains_a_token(running_service, local_fhir):

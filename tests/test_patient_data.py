@@ -45,7 +45,7 @@ def outcome(response) -> str:
 def test_the_bearer_token_and_fhir_accept_header_go_on_every_call(client):
     serve_fixture()
     assert client.post("/cds-services/lbp-order-sign", json=no_prefetch()).status_code == 200
-    assert len(responses.calls) == 4  # patient, conditions, observations, medicationRequests
+    assert len(responses.calls) == 5  # patient, conditions, observations, medicationRequests, allergyIntolerances
     for call in responses.calls:
         assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
         assert call.request.headers["Accept"] == "application/fhir+json"
@@ -112,7 +112,7 @@ def test_a_read_timeout_is_412_and_not_retried(client):
     response = client.post("/cds-services/lbp-order-sign", json=no_prefetch())
     assert response.status_code == 412
     assert "did not answer in time" in outcome(response)
-    assert len(responses.calls) == 4  # one per query, no retries
+    assert len(responses.calls) == 5  # one per query, no retries
 
 
 @responses.activate
@@ -251,8 +251,8 @@ def test_a_disallowed_fhir_server_is_refused_before_any_request(client, server):
 
 @responses.activate
 def test_the_queries_of_one_request_run_concurrently(client):
-    # Four queries must all be in flight at once to pass the barrier; run one after another, they would time out.
-    barrier = threading.Barrier(4, timeout=5)
+    # Five queries must all be in flight at once to pass the barrier; run one after another, they would time out.
+    barrier = threading.Barrier(5, timeout=5)
     pool = patient_resources("lbp-acute")
 
     def answer(request):

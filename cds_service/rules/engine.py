@@ -80,8 +80,8 @@ def evaluate(
         findings.append(inflammatory)
     findings.extend(bed_rest_ordered(o, episode) for o in bed_rest)
     findings.extend(low_value_interventions(orders, record, episode, kb))
-    findings.extend(ibuprofen_doses(orders, episode, kb, hook))
-    findings.extend(opioid_before_nsaid(orders, record, episode, kb))
+    findings.extend(ibuprofen_doses(orders, record, episode, kb, hook, now))
+    findings.extend(opioid_before_nsaid(orders, record, episode, kb, now))
     if hook == "patient-view":
         # STarT Back stratifies mechanical back pain; it does not apply to known inflammatory disease.
         stratified = None if known_axspa else stratified_care(record, episode, kb)

@@ -66,6 +66,7 @@ class Finding:
     cautions: tuple[Caution, ...] = ()  # reasons to be careful that are not red flags
     notes: tuple[str, ...] = ()  # further context for the clinician (age, population)
     offer_cancel: bool = True  # False: no one-click cancel of the target (something could not be ruled out)
+    offer_medicine: bool = True  # False: no one-click medicine order (a contraindication, or unchecked data)
 
     @property
     def dedup_key(self) -> tuple[str, str]:

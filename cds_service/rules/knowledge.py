@@ -113,8 +113,11 @@ class Knowledge:
     # a caution signal). Built once, so that reading a record is a dictionary look-up per coding.
     signals_by_key: Mapping[str, tuple[RedFlagCategory | None, RedFlagSignal]]
     signals_by_code: Mapping[Coding, tuple[str, ...]]
+    medicine_safety: Any  # medicine_safety.MedicineSafetyRules (imported late: that module reads Knowledge)
     bed_rest_codes: frozenset[Coding]
     bed_rest_patterns: tuple[re.Pattern[str], ...]
+    bed_rest_text: TextMatcher  # the same terms, read with negation ("avoid bed rest" is not a bed-rest order)
+    back_body_site: re.Pattern[str]
     steroid_ingredients: tuple[str, ...]
     non_systemic_terms: tuple[str, ...]
     observation_codes: Mapping[str, frozenset[Coding]]
@@ -232,7 +235,16 @@ def knowledge() -> Knowledge:
     for key, (_, signal) in by_key.items():
         for coding in signal.valueset.codes if signal.valueset else ():
             by_code.setdefault(coding, []).append(key)
+    from .medicine_safety import load_medicine_safety
+
+    safety_raw = _read("medicine_safety.json")
+    safety = load_medicine_safety(safety_raw, sets, negation["negated_before"], negation["negated_after"])
+    for item in safety_raw["nsaid_contraindications"]:
+        named |= {item[k] for k in item if k.endswith("_valueset")}
+    opioid = safety_raw["opioid_indication"]
+    named |= {opioid["not_for_back_pain_medicines"], opioid["other_indication_reasons"]}
     kb = Knowledge(
+        medicine_safety=safety,
         signals_by_key=by_key,
         signals_by_code={coding: tuple(keys) for coding, keys in by_code.items()},
         valuesets={name: sets[name] for name in sorted(named)},
@@ -254,6 +266,12 @@ def knowledge() -> Knowledge:
         systemic_steroids=sets["systemic_steroid_medicines"],
         bed_rest_codes=frozenset((s, c) for s, c in orders["bed_rest"]["codes"]),
         bed_rest_patterns=tuple(re.compile(p, re.IGNORECASE) for p in orders["bed_rest"]["text_patterns"]),
+        bed_rest_text=TextMatcher.build(
+            {"bed-rest": [p.removeprefix("\\b").removesuffix("\\b") for p in orders["bed_rest"]["text_patterns"]]},
+            [*negation["negated_before"], *orders["bed_rest"]["negated_by"]],
+            negation["negated_after"],
+        ),
+        back_body_site=re.compile("|".join(low_value["back_body_site_text"]), re.IGNORECASE),
         steroid_ingredients=tuple(orders["systemic_steroids"]["ingredients"]),
         non_systemic_terms=tuple(orders["systemic_steroids"]["non_systemic_terms"]),
         observation_codes={k: frozenset((s, c) for s, c in v) for k, v in orders["observations"].items()},

@@ -5,12 +5,15 @@ ablation, or intramuscular trigger point injections for axial spine pain"; "TENS
 compared to sham"; "Lumbar supports—have not shown clear benefits".
 When one of these is ordered for a patient with low back pain, Then advise against it and offer
 exercise therapy; except an epidural injection when radicular pain is documented (on the problem
-list or as the order's reason), which is not axial pain and a different question.
+list or as the order's reason), which is not axial pain and a different question, and a lumbar support
+for a vertebral fracture. An order whose reason is given and is not back pain, or whose body site is
+given and is not the back (TENS for a knee), is not this guideline's question.
 """
 
 from __future__ import annotations
 
-from ..record import Order, OrderFact, PatientRecord
+from ..record import Concept, Order, OrderFact, PatientRecord, as_list
+from .back_pain import is_back_pain
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge, LowValueIntervention
 
@@ -33,6 +36,8 @@ def low_value_interventions(
             continue
         if intervention.not_when is not None and _documented(intervention, order, record):
             continue
+        if not _for_the_back(order, kb):
+            continue
         findings.append(
             Finding(
                 rule=RULE,
@@ -51,3 +56,12 @@ def _documented(intervention: LowValueIntervention, order: OrderFact, record: Pa
     assert vs is not None
     on_record = any(c.is_active and vs.matches(c.code.codings) for c in record.conditions)
     return on_record or any(vs.matches(r.codings) for r in order.reasons)
+
+
+def _for_the_back(order: OrderFact, kb: Knowledge) -> bool:
+    """Unless the order says otherwise: a reason that is not back pain, or a body site that is not the back."""
+    if order.reasons and not any(is_back_pain(r, kb) for r in order.reasons):
+        return False
+    sites = [Concept.from_json(s) for s in as_list(order.resource.get("bodySite"))]
+    named = [s.search_text for s in sites if s.search_text]
+    return not named or any(kb.back_body_site.search(text) for text in named)

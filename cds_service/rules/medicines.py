@@ -5,27 +5,42 @@ daily ...)"; "add NSAIDs as first-line pharmacologic therapy"; "Duloxetine is th
 agent when NSAIDs provide inadequate response"; "Tramadol is an alternative second-line option".
 
 - When ibuprofen is ordered with a total daily dose above 3200 mg (dose x frequency / period, the top of
-  a dose range, an "as needed" order's maximum), Then warn with the computed dose and offer a dose within
-  range. When the daily dose cannot be computed from the dosage, Then say so instead of guessing.
-- When an opioid is ordered for low back pain and no NSAID appears among the patient's medication
-  orders, Then advise an NSAID first (duloxetine second line, tramadol an alternative).
+  a dose range, an "as needed" order's maximum; concurrent dosage lines summed; the patient's other
+  open ibuprofen orders added), Then warn with the computed dose and offer a dose within range, unless
+  an NSAID contraindication is recorded or could not be checked. When the daily dose cannot be computed
+  from the dosage, Then say so instead of guessing.
+- When an opioid is ordered for low back pain (not for opioid use disorder, cough, or another reason
+  given on the order) and no NSAID appears among the patient's medication orders, Then advise an NSAID
+  first (duloxetine second line, tramadol an alternative), offering ibuprofen in one click only when no
+  NSAID contraindication is recorded and every source of them could be read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from ..record import DoseFact, MedicationFact, Order, PatientRecord, Quantity
 from ..terminology import ValueSet
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge
+from .medicine_safety import SafetyCheck, nsaid_safety, opioid_is_for_back_pain
 
+# A negation before the medicine's name in free text ("no", "not", "stop", "avoid", "allergic to").
+NEGATED_NAME = re.compile(r"\b(?:no|not|stop|stopped|avoid|discontinue|discontinued|allergic to|allergy to|held)\b")
 DOSE_RULE = "lbp-ibuprofen-dose"
 DOSE_UNKNOWN_RULE = "lbp-ibuprofen-dose-unknown"
 OPIOID_RULE = "lbp-opioid-before-nsaid"
 
 MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
-TABLET_UNITS = frozenset({"tab", "tablet", "tablets", "{tbl}", "{tablet}", "{tab}", "caplet", "capsule", "{capsule}"})
+# Count units: a number of tablets, capsules or pills, converted through the product's strength. UCUM
+# writes them as annotations ("{pill}", what the CDS Hooks sandbox sends; "{tbl}"); EHRs also send words.
+COUNT_UNITS = frozenset(
+    {"1", "", "tab", "tabs", "tablet", "tablets", "caplet", "caplets", "capsule", "capsules", "cap", "caps", "pill"}
+    | {"pills", "each", "ea", "dose", "doses", "unit", "units"}
+)
+STRENGTH_IN_NAME = re.compile(r"\b(\d+(?:\.\d+)?)\s*mg\b(?!\s*/\s*m?l)", re.IGNORECASE)
 DAYS_PER_UNIT = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
 
 
@@ -37,10 +52,16 @@ class DailyDose:
 
 
 def is_medicine(med: MedicationFact, valueset: ValueSet, names: tuple[str, ...]) -> bool:
-    """By code where the order is coded from the value set, else by ingredient name in its text."""
-    return valueset.matches(med.medication.codings) is not None or any(
-        n in med.medication.label().lower() for n in names
-    )
+    """By code where the order is coded from the value set, else by ingredient name in its text; an
+    uncoded order's text is read with negation ("no ibuprofen - allergy" is not ibuprofen)."""
+    if valueset.matches(med.medication.codings) is not None:
+        return True
+    label = med.medication.label().lower()
+    if not any(n in label for n in names):
+        return False
+    if med.medication.codings:
+        return True  # a coded product whose name says it: no negation in a product name
+    return not NEGATED_NAME.search(label.split(next(n for n in names if n in label))[0])
 
 
 def _mg(quantity: Quantity | None, strength: float | None) -> tuple[float | None, str | None]:
@@ -49,9 +70,12 @@ def _mg(quantity: Quantity | None, strength: float | None) -> tuple[float | None
     unit = quantity.unit.strip().lower()
     if unit in MG_PER_UNIT:
         return quantity.value * MG_PER_UNIT[unit], None
-    if unit in TABLET_UNITS or unit in {"1", ""}:
+    if unit in COUNT_UNITS or (unit.startswith("{") and unit.endswith("}")):
         if strength is None:
-            return None, "dose given in tablets for a product whose strength is not known"
+            return (
+                None,
+                f"dose given as a count ({quantity.unit or 'no unit'}) of a product whose strength is not known",
+            )
         return quantity.value * strength, None
     return None, f"dose unit {quantity.unit!r} not understood"
 
@@ -81,41 +105,78 @@ def _per_day(dose: DoseFact, strength: float | None) -> DailyDose:
     return DailyDose(per_day, f"{mg:g} mg {every}{prn}")
 
 
+def strength_mg(med: MedicationFact, kb: Knowledge) -> float | None:
+    """mg per tablet: from the product code where known, else from the product's name ("Ibuprofen 800 MG
+    Oral Tablet"); a liquid ("100 mg/5 mL") has no per-unit strength here."""
+    coded = next((kb.ibuprofen.strength_mg[c] for c in med.medication.codings if c in kb.ibuprofen.strength_mg), None)
+    if coded is not None:
+        return coded
+    found = {float(m.group(1)) for m in STRENGTH_IN_NAME.finditer(med.medication.label())}
+    return found.pop() if len(found) == 1 else None
+
+
 def daily_dose_mg(med: MedicationFact, kb: Knowledge) -> DailyDose:
-    """The largest daily ibuprofen dose any dosage line allows, in mg."""
+    """The largest daily ibuprofen dose the order allows, in mg. Dosage lines with the same `sequence`
+    (or none) apply together and are summed (FHIR Dosage.sequence); different sequences follow one
+    another, and the largest day counts."""
     if not med.dosage:
         return DailyDose(None, "", "no dosage instructions")
-    strength = next(
-        (kb.ibuprofen.strength_mg[c] for c in med.medication.codings if c in kb.ibuprofen.strength_mg), None
-    )
-    doses = [_per_day(d, strength) for d in med.dosage]
-    computed = [d for d in doses if d.mg is not None]
-    if not computed:
-        return doses[0]
-    return max(computed, key=lambda d: d.mg or 0.0)
+    strength = strength_mg(med, kb)
+    groups: dict[int | None, list[DailyDose]] = {}
+    for dose in med.dosage:
+        groups.setdefault(dose.sequence, []).append(_per_day(dose, strength))
+    totals = []
+    for lines in groups.values():
+        unknown = next((d for d in lines if d.mg is None), None)
+        if unknown is not None:
+            return unknown  # one unreadable line makes the day's total unknown
+        how = " plus ".join(d.how for d in lines)
+        totals.append(DailyDose(sum(d.mg or 0.0 for d in lines), how))
+    return max(totals, key=lambda d: d.mg or 0.0)
 
 
-def ibuprofen_doses(orders: tuple[Order, ...], episode: BackPainEpisode, kb: Knowledge, hook: str) -> list[Finding]:
+def _with_other_orders(dose: DailyDose, order: MedicationFact, record: PatientRecord, kb: Knowledge) -> DailyDose:
+    """Add the patient's other open ibuprofen orders: two prescriptions taken together are one daily dose."""
+    if dose.mg is None:
+        return dose
+    total, parts = dose.mg, [dose.how]
+    for other in (*record.medications, *(d for d in record.draft_orders if isinstance(d, MedicationFact))):
+        if other.ref == order.ref or not other.is_open or not is_medicine(other, kb.ibuprofen.valueset, ("ibuprofen",)):
+            continue
+        extra = daily_dose_mg(other, kb)
+        if extra.mg is not None:
+            total += extra.mg
+            parts.append(f"{extra.how} ({other.ref}, also open)")
+    return replace(dose, mg=total, how="; ".join(parts))
+
+
+def ibuprofen_doses(
+    orders: tuple[Order, ...], record: PatientRecord, episode: BackPainEpisode, kb: Knowledge, hook: str, now: datetime
+) -> list[Finding]:
     findings = []
+    safety: SafetyCheck | None = None
     for order in orders:
         if not isinstance(order, MedicationFact):
             continue
         if not is_medicine(order, kb.ibuprofen.valueset, ("ibuprofen",)):
             continue
-        dose = daily_dose_mg(order, kb)
+        dose = _with_other_orders(daily_dose_mg(order, kb), order, record, kb)
         if dose.mg is not None and dose.mg > kb.ibuprofen.max_daily_mg:
+            safety = safety or nsaid_safety(record, kb, now)
             findings.append(
                 Finding(
                     rule=DOSE_RULE,
                     indicator="warning",
                     target=order,
                     episode=episode,
-                    evidence=(order.ref,),
+                    evidence=(order.ref, *safety.evidence),
                     facts={
                         "daily_mg": f"{dose.mg:,.0f}",
                         "how": dose.how,
                         "max_mg": f"{kb.ibuprofen.max_daily_mg:,.0f}",
                     },
+                    notes=safety.notes(),
+                    offer_medicine=safety.safe_to_offer,
                 )
             )
         elif dose.mg is None and hook != "patient-view":
@@ -137,12 +198,14 @@ def ibuprofen_doses(orders: tuple[Order, ...], episode: BackPainEpisode, kb: Kno
 
 
 def opioid_before_nsaid(
-    orders: tuple[Order, ...], record: PatientRecord, episode: BackPainEpisode, kb: Knowledge
+    orders: tuple[Order, ...], record: PatientRecord, episode: BackPainEpisode, kb: Knowledge, now: datetime
 ) -> list[Finding]:
     opioids = [
         o
         for o in orders
-        if isinstance(o, MedicationFact) and kb.vs("opioids").matches(o.medication.codings) is not None
+        if isinstance(o, MedicationFact)
+        and kb.vs("opioids").matches(o.medication.codings) is not None
+        and opioid_is_for_back_pain(o, kb)
     ]
     if not opioids:
         return []
@@ -152,15 +215,22 @@ def opioid_before_nsaid(
         return []
     gap = record.gap("medicationRequests")
     not_checked = (f"{gap.what}: {gap.reason}",) if gap else ()
+    safety = nsaid_safety(record, kb, now)
+    # With an NSAID contraindication the card's premise ("an NSAID first") does not hold: it informs,
+    # names the contraindication, and offers neither the NSAID nor cancelling the only analgesic.
+    contraindicated = bool(safety.found)
     return [
         Finding(
             rule=OPIOID_RULE,
-            indicator="warning",
+            indicator="info" if contraindicated else "warning",
             target=order,
             episode=episode,
-            evidence=(order.ref, *episode.evidence),
+            evidence=(order.ref, *episode.evidence, *safety.evidence),
             checked=(f"{len(record.medications)} medication orders on record",),
             not_checked=not_checked,
+            notes=safety.notes(),
+            offer_medicine=safety.safe_to_offer,
+            offer_cancel=not contraindicated,
         )
         for order in opioids
     ]

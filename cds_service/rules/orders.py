@@ -16,13 +16,14 @@ def is_lumbar_imaging(order: Order, kb: Knowledge) -> bool:
 
 
 def is_bed_rest(order: Order, kb: Knowledge) -> bool:
-    """A bed-rest order: by a site's code where it has one, else by its text ("bed rest", "bedrest", ...)."""
+    """A bed-rest order: by a site's code where it has one, else by its text ("bed rest", "bedrest", ...),
+    read with negation: "Activity as tolerated - avoid bed rest" orders the opposite."""
     if not isinstance(order, OrderFact):
         return False
     if kb.bed_rest_codes.intersection(order.code.codings):
         return True
-    text = " ".join([order.code.text, *(str(c.get("display", "")) for c in _codings(order))])
-    return any(pattern.search(text) for pattern in kb.bed_rest_patterns)
+    text = " | ".join([order.code.text, *(str(c.get("display", "")) for c in _codings(order))])
+    return "bed-rest" in kb.bed_rest_text.find(text)
 
 
 def _codings(order: OrderFact) -> list[dict]:

@@ -1,0 +1,231 @@
+"""Before a medicine is offered in one click: its contraindications, and what an opioid is for.
+
+Safety rule: no one-click medicine order for a patient with a recorded contraindication to it, and none
+when the data needed to check were not available. Contraindications and their sources live in
+knowledge/medicine_safety.json, each with a citation.
+When any NSAID contraindication is recorded (allergy, pregnancy, severe kidney disease, peptic ulcer or GI
+bleeding, anticoagulant or antiplatelet therapy, heart failure), Then the card names it and offers no
+NSAID order; when a source could not be read, Then the card says which and offers none.
+When an opioid is a medicine for opioid use disorder, an antitussive, or is ordered for a reason other
+than back pain, Then the "NSAID first" advice does not apply to it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..record import Concept, MedicationFact, ObservationFact, PatientRecord
+from ..terminology import ValueSet
+from .back_pain import is_back_pain
+from .knowledge import Knowledge
+from .text_match import TextMatcher
+
+# Prefetch keys the contraindications are read from: a gap in any of them means "not checked".
+NSAID_SAFETY_SOURCES = {
+    "conditions": "problem list",
+    "observations": "eGFR and pregnancy observations",
+    "medicationRequests": "medication orders (anticoagulants, antiplatelets)",
+    "allergyIntolerances": "allergies and intolerances",
+}
+
+
+@dataclass(frozen=True)
+class Contraindication:
+    id: str
+    label: str
+    citation: str
+    source: str
+    condition_valueset: ValueSet | None = None
+    condition_any_status: bool = False
+    recent_days: int | None = None
+    allergy_valueset: ValueSet | None = None
+    medication_valueset: ValueSet | None = None
+    medication_names: tuple[str, ...] = ()
+    observation_valueset: ValueSet | None = None
+    egfr_valueset: ValueSet | None = None
+    egfr_below: float | None = None
+    egfr_recent_days: int | None = None
+    text: TextMatcher | None = None
+    positive_answers: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class OpioidIndication:
+    other_medicines: ValueSet
+    other_names: tuple[str, ...]
+    antitussive_terms: tuple[str, ...]
+    other_reasons: ValueSet
+
+
+@dataclass(frozen=True)
+class MedicineSafetyRules:
+    nsaid: tuple[Contraindication, ...]
+    opioid: OpioidIndication
+
+
+@dataclass(frozen=True)
+class SafetyCheck:
+    """What stands against a one-click NSAID: contraindications found, and sources that could not be read."""
+
+    found: tuple[str, ...]  # "pregnancy: Pregnant state (Condition/12, since 2026-09-01)"
+    not_checked: tuple[str, ...]
+    evidence: tuple[str, ...]
+
+    @property
+    def safe_to_offer(self) -> bool:
+        return not self.found and not self.not_checked
+
+    def notes(self) -> tuple[str, ...]:
+        notes = [f"**Not offered in one click: {item}.**" for item in self.found]
+        notes += [f"**Not offered in one click:** could not check {item}." for item in self.not_checked]
+        return tuple(notes)
+
+
+def load_medicine_safety(
+    raw: Mapping[str, Any], sets: Mapping[str, ValueSet], before: Sequence[str], after: Sequence[str]
+) -> MedicineSafetyRules:
+    def vs(key: str, item: Mapping[str, Any]) -> ValueSet | None:
+        return sets[item[key]] if key in item else None
+
+    nsaid = tuple(
+        Contraindication(
+            id=item["id"],
+            label=item["label"],
+            citation=item["citation"],
+            source=item["source"],
+            condition_valueset=vs("condition_valueset", item),
+            condition_any_status=bool(item.get("condition_any_status")),
+            recent_days=item.get("recent_days"),
+            allergy_valueset=vs("allergy_valueset", item),
+            medication_valueset=vs("medication_valueset", item),
+            medication_names=tuple(item.get("medication_names", ())),
+            observation_valueset=vs("observation_valueset", item),
+            egfr_valueset=vs("egfr_valueset", item),
+            egfr_below=item.get("egfr_below"),
+            egfr_recent_days=item.get("egfr_recent_days"),
+            text=TextMatcher.build({item["id"]: item["text"]}, before, after) if item.get("text") else None,
+            positive_answers=frozenset((sys, code) for sys, code in item.get("positive_answers", ())),
+        )
+        for item in raw["nsaid_contraindications"]
+    )
+    opioid = raw["opioid_indication"]
+    return MedicineSafetyRules(
+        nsaid=nsaid,
+        opioid=OpioidIndication(
+            other_medicines=sets[opioid["not_for_back_pain_medicines"]],
+            other_names=tuple(n.lower() for n in opioid["not_for_back_pain_names"]),
+            antitussive_terms=tuple(t.lower() for t in opioid["antitussive_terms"]),
+            other_reasons=sets[opioid["other_indication_reasons"]],
+        ),
+    )
+
+
+def _text_says(matcher: TextMatcher | None, key: str, concept: Concept) -> bool:
+    return matcher is not None and key in matcher.find(concept.search_text)
+
+
+def _recent(started: datetime | None, days: int | None, now: datetime) -> bool:
+    return days is None or started is None or started >= now - timedelta(days=days)
+
+
+def nsaid_safety(record: PatientRecord, kb: Knowledge, now: datetime) -> SafetyCheck:
+    found: list[str] = []
+    evidence: list[str] = []
+    for rule in kb.medicine_safety.nsaid:
+        hit = _first_hit(rule, record, now)
+        if hit is not None:
+            found.append(f"{rule.label}: {hit[1]} ({hit[0]})")
+            evidence.append(hit[0])
+    not_checked = tuple(
+        f"{what} ({gap.reason})" for key, what in NSAID_SAFETY_SOURCES.items() if (gap := record.gap(key)) is not None
+    )
+    unread = tuple(
+        f"{gap.what} ({gap.reason})" for gap in record.gaps if gap.key in NSAID_SAFETY_SOURCES and "/" in gap.what
+    )
+    return SafetyCheck(tuple(found), tuple(dict.fromkeys((*not_checked, *unread))), tuple(evidence))
+
+
+def _first_hit(rule: Contraindication, record: PatientRecord, now: datetime) -> tuple[str, str] | None:
+    for condition in record.conditions:
+        if not (condition.is_active or rule.condition_any_status):
+            continue
+        coded = rule.condition_valueset is not None and rule.condition_valueset.matches(condition.code.codings)
+        if (coded or _text_says(rule.text, rule.id, condition.code)) and _recent(
+            condition.started, rule.recent_days, now
+        ):
+            return condition.ref, condition.code.label()
+    for allergy in record.allergies:
+        if not allergy.is_active:
+            continue
+        coded = rule.allergy_valueset is not None and rule.allergy_valueset.matches(allergy.code.codings)
+        if rule.allergy_valueset is not None and (coded or _text_says(rule.text, rule.id, allergy.code)):
+            return allergy.ref, f"allergy or intolerance to {allergy.code.label()}"
+    for medication in record.medications:
+        if not medication.is_open or medication.is_draft:
+            continue
+        if _is_named_medicine(medication, rule.medication_valueset, rule.medication_names):
+            return medication.ref, medication.medication.label()
+    for observation in record.observations:
+        if (
+            rule.observation_valueset is not None
+            and rule.observation_valueset.matches(observation.code.codings)
+            and _recent(observation.effective, rule.recent_days, now)
+            and _says_yes(observation, rule.positive_answers)
+        ):
+            return observation.ref, f"{observation.code.label()} recorded"
+    if rule.egfr_valueset is not None and rule.egfr_below is not None:
+        return _low_egfr(rule, record, now)
+    return None
+
+
+def _says_yes(observation: ObservationFact, positive: frozenset[tuple[str, str]]) -> bool:
+    """A measured value (weeks of gestation), or a coded answer that is one of the positive answers."""
+    if observation.value_code is not None:
+        return bool(positive.intersection(observation.value_code.codings))
+    return observation.quantity is not None or observation.value_boolean is True
+
+
+def _low_egfr(rule: Contraindication, record: PatientRecord, now: datetime) -> tuple[str, str] | None:
+    """The latest eGFR of the window decides: an old low value followed by a normal one is not current."""
+    assert rule.egfr_valueset is not None and rule.egfr_below is not None
+    readings = [
+        o
+        for o in record.observations
+        if rule.egfr_valueset.matches(o.code.codings)
+        and o.quantity is not None
+        and o.effective is not None
+        and _recent(o.effective, rule.egfr_recent_days, now)
+    ]
+    if not readings:
+        return None
+    latest = max(readings, key=lambda o: o.effective)  # type: ignore[arg-type,return-value]
+    assert latest.quantity is not None and latest.effective is not None
+    if latest.quantity.value < rule.egfr_below:
+        when = latest.effective.date().isoformat()
+        return latest.ref, f"eGFR {latest.quantity.value:g} {latest.quantity.unit} on {when}"
+    return None
+
+
+def _is_named_medicine(medication: MedicationFact, valueset: ValueSet | None, names: tuple[str, ...]) -> bool:
+    if valueset is not None and valueset.matches(medication.medication.codings):
+        return True
+    label = medication.medication.label().lower()
+    return any(re.search(rf"\b{re.escape(name)}\b", label) for name in names)
+
+
+def opioid_is_for_back_pain(order: MedicationFact, kb: Knowledge) -> bool:
+    """Plausibly for back pain: not an opioid use disorder medicine or a cough medicine, and either no
+    reason on the order or a back pain reason (a reason that is something else decides)."""
+    rules = kb.medicine_safety.opioid
+    label = order.medication.label().lower()
+    if rules.other_medicines.matches(order.medication.codings) or any(n in label for n in rules.other_names):
+        return False
+    if any(t in label for t in rules.antitussive_terms):
+        return False
+    if any(rules.other_reasons.matches(r.codings) for r in order.reasons):
+        return False
+    return not order.reasons or any(is_back_pain(r, kb) for r in order.reasons)
