@@ -108,6 +108,7 @@ def hook_body(pool: list[dict[str, Any]] | None, *, fhir_server: str | None = No
             "conditions": _bundle(by_type.get("Condition", [])),
             "observations": _bundle(by_type.get("Observation", [])),
             "medicationRequests": _bundle(by_type.get("MedicationRequest", [])),
+            "allergyIntolerances": _bundle(by_type.get("AllergyIntolerance", [])),
             "serviceRequests": _bundle(by_type.get("ServiceRequest", [])),
         }
     if fhir_server:

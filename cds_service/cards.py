@@ -56,7 +56,7 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
     detail = (variant.get("detail") or spec["detail"]).format_map(fields)
     if len(summary) >= SUMMARY_LIMIT:
         summary = summary[: SUMMARY_LIMIT - 2] + "…"
-    citation = citations[spec["citation"]]
+    citation = citations[finding.facts.get("citation") or spec["citation"]]
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": summary,
@@ -64,10 +64,11 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
         "indicator": finding.indicator,
         "source": {
             "label": citation["label"],
-            "url": citation["url"],
             "topic": {"system": cards["topic_system"], "code": spec["topic_code"], "display": spec["topic_display"]},
         },
     }
+    if citation.get("url"):
+        card["source"]["url"] = citation["url"]
     wanted = variant.get("suggestions", spec.get("suggestions", []))
     if not finding.offer_cancel:
         wanted = [s for s in wanted if not s.get("delete_target")]

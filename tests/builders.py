@@ -92,8 +92,46 @@ def temperature(value: float, unit: str, *, loinc: str = "8310-5", days_ago: flo
     return resource
 
 
+def dose(
+    amount: float,
+    unit: str = "mg",
+    *,
+    per: int = 1,
+    every: float = 1,
+    period_unit: str = "d",
+    sequence: int | None = None,
+    prn: bool = False,
+    max_mg_per_day: float | None = None,
+) -> dict[str, Any]:
+    """One dosage line: ``amount`` ``unit`` ``per`` times every ``every`` ``period_unit``."""
+    line: dict[str, Any] = {
+        "timing": {"repeat": {"frequency": per, "period": every, "periodUnit": period_unit}},
+        "doseAndRate": [
+            {"doseQuantity": {"value": amount, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+        ],
+    }
+    if sequence is not None:
+        line["sequence"] = sequence
+    if prn:
+        line["asNeededBoolean"] = True
+    if max_mg_per_day is not None:
+        line["maxDosePerPeriod"] = {
+            "numerator": {"value": max_mg_per_day, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"},
+            "denominator": {"value": 1, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"},
+        }
+    return line
+
+
 def medication(
-    *, status: str = "completed", days_ago: float = 30, supply_days: float | None = None, repeats: int = 0, **code: Any
+    *,
+    status: str = "completed",
+    days_ago: float = 30,
+    supply_days: float | None = None,
+    repeats: int = 0,
+    dosage: list[dict[str, Any]] | None = None,
+    reason: dict[str, Any] | None = None,
+    id: str | None = None,
+    **code: Any,
 ) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
@@ -104,6 +142,12 @@ def medication(
         "medicationCodeableConcept": concept(code),
         "authoredOn": when(days_ago),
     }
+    if id is not None:
+        resource["id"] = id
+    if dosage:
+        resource["dosageInstruction"] = dosage
+    if reason:
+        resource["reasonCode"] = [concept(reason)]
     if supply_days is not None:
         resource["dispenseRequest"] = {
             "numberOfRepeatsAllowed": repeats,
@@ -115,6 +159,71 @@ def medication(
             },
         }
     return resource
+
+
+def allergy(*, status: str | None = "active", verification: str | None = None, **code: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance",
+        "id": f"a{next(_ids)}",
+        "patient": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": concept(code),
+    }
+    if status:
+        resource["clinicalStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": status}]
+        }
+    if verification:
+        resource["verificationStatus"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                    "code": verification,
+                }
+            ]
+        }
+    return resource
+
+
+def observation(
+    *, days_ago: float = 1, value: float | None = None, unit: str = "", answer: dict | None = None, **code: Any
+) -> dict:
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": f"o{next(_ids)}",
+        "status": "final",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "effectiveDateTime": when(days_ago),
+        "code": concept(code),
+    }
+    if value is not None:
+        resource["valueQuantity"] = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+    if answer is not None:
+        resource["valueCodeableConcept"] = concept(answer)
+    return resource
+
+
+def service_order(
+    kind: str = "ServiceRequest",
+    *,
+    body_site: str | None = None,
+    reason: dict | None = None,
+    id: str = "draft-order",
+    **code: Any,
+) -> dict[str, Any]:
+    element = "code" if kind == "ServiceRequest" else "codeCodeableConcept"
+    order: dict[str, Any] = {
+        "resourceType": kind,
+        "id": id,
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        element: concept(code),
+    }
+    if body_site:
+        order["bodySite"] = [{"text": body_site}]
+    if reason:
+        order["reasonCode"] = [concept(reason)]
+    return order
 
 
 def patient(age_years: float | None) -> dict[str, Any]:
@@ -175,6 +284,7 @@ def hook_body(
         "serviceRequests": searchset(by_type.get("ServiceRequest", [])),
         "deviceRequests": searchset(by_type.get("DeviceRequest", [])),
         "medicationRequests": searchset(by_type.get("MedicationRequest", [])),
+        "allergyIntolerances": searchset(by_type.get("AllergyIntolerance", [])),
     }
     for key in omit:
         prefetch.pop(key, None)

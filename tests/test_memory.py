@@ -274,3 +274,60 @@ def test_several_workers_can_create_the_schema_at_the_same_moment(tmp_path, requ
     for url in (f"sqlite:///{tmp_path / 'fresh.sqlite3'}", request.getfixturevalue("postgres_server").new_database()):
         with multiprocessing.get_context("spawn").Pool(4) as pool:
             assert pool.map(_open_store, [url] * 8) == [True] * 8
+
+
+# --- memory scoped to what was answered (issue 13) ----------------------------------------------------
+
+
+def _dose_cards(client, mg_per_dose: float, order_id: str, encounter: str) -> list[dict]:
+    from .builders import condition, dose, hook_body, medication, patient
+
+    draft = medication(
+        status="draft", days_ago=0, id=order_id, dosage=[dose(mg_per_dose, per=6)], rxnorm="197807", display="Ibuprofen"
+    )
+    body = hook_body("order-sign", [patient(40), condition(icd="M54.50", days_ago=10)], drafts=[draft])
+    body["context"]["encounterId"] = encounter
+    cards = client.post(SIGN, json=body).get_json()["cards"]
+    return [c for c in cards if card_view(c)["rule"] == "lbp-ibuprofen-dose"]
+
+
+def test_an_override_of_a_dose_holds_back_that_dose_only_and_a_higher_dose_shows_again(client):
+    first = _dose_cards(client, 600, "draft-a", "enc-1")  # 3,600 mg a day
+    assert len(first) == 1
+    send_feedback(client, [overridden(first[0]["uuid"], "dose-intended")])
+    assert _dose_cards(client, 600, "draft-b", "enc-2") == []  # the same dose, re-ordered at a later visit
+    higher = _dose_cards(client, 800, "draft-c", "enc-3")  # 4,800 mg a day: a new question
+    assert len(higher) == 1 and "4,800 mg a day" in higher[0]["detail"]
+
+
+def test_an_override_of_the_imaging_card_for_an_mri_does_not_hold_back_a_ct(client):
+    card = imaging_cards(client, encounter="enc-1")[0]
+    send_feedback(client, [overridden(card["uuid"], "beyond-six-weeks")])
+    assert imaging_cards(client, encounter="enc-2") == []
+    assert len(imaging_cards(client, drafts="lumbar-xray-loinc", encounter="enc-3")) == 1
+
+
+def test_a_v1_database_gains_the_feedback_target_fingerprint_column_in_place(tmp_path):
+    """A v1 database (no target fingerprint on feedback) upgrades in place to v2."""
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path / 'v1.sqlite3'}"
+    store = Store(url)
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("ALTER TABLE feedback DROP COLUMN target_fingerprint"))
+        conn.execute(sqlalchemy.text("UPDATE schema_version SET version = 1"))
+    upgraded = Store(url)
+    with upgraded.engine.connect() as conn:
+        columns = {c["name"] for c in sqlalchemy.inspect(conn).get_columns("feedback")}
+        version = conn.execute(sqlalchemy.text("SELECT max(version) FROM schema_version")).scalar()
+    assert "target_fingerprint" in columns and version == 2
+
+
+def test_memory_json_says_what_every_suppressing_reason_holds_back() -> None:
+    import json
+
+    from cds_service.memory import KNOWLEDGE_DIR
+
+    data = json.loads((KNOWLEDGE_DIR / "memory.json").read_text())
+    reasons = {reason for codes in data["suppressing_reasons"].values() for reason in codes}
+    assert reasons == set(data["holds_back"])

@@ -73,6 +73,7 @@ class LowValueIntervention:
     valueset: ValueSet
     not_when: ValueSet | None
     why: str
+    citation: str
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,11 @@ def knowledge() -> Knowledge:
         cautions.append(_signal(key, raw, sets))
     episode = _read("episode.json")
     terms[EPISODE_TEXT_KEY] = episode["text"]
+    # Imported here: medicine_safety reads Knowledge, and Knowledge is built from its data.
+    from .medicine_safety import contraindication_terms, load_medicine_safety
+
+    safety_raw = _read("medicine_safety.json")
+    terms.update(contraindication_terms(safety_raw))
     negation = _read("text_matching.json")
     population = _read("population.json")
     orders = _read("orders.json")
@@ -235,10 +241,7 @@ def knowledge() -> Knowledge:
     for key, (_, signal) in by_key.items():
         for coding in signal.valueset.codes if signal.valueset else ():
             by_code.setdefault(coding, []).append(key)
-    from .medicine_safety import load_medicine_safety
-
-    safety_raw = _read("medicine_safety.json")
-    safety = load_medicine_safety(safety_raw, sets, negation["negated_before"], negation["negated_after"])
+    safety = load_medicine_safety(safety_raw, sets)
     for item in safety_raw["nsaid_contraindications"]:
         named |= {item[k] for k in item if k.endswith("_valueset")}
     opioid = safety_raw["opioid_indication"]
@@ -282,6 +285,7 @@ def knowledge() -> Knowledge:
                 valueset=sets[i["valueset"]],
                 not_when=sets[i["not_when"]] if "not_when" in i else None,
                 why=i["why"],
+                citation=i["citation"],
             )
             for i in low_value["interventions"]
         ),

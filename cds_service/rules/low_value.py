@@ -45,7 +45,7 @@ def low_value_interventions(
                 target=order,
                 episode=episode,
                 evidence=(order.ref, *episode.evidence),
-                facts={"intervention": intervention.label, "why": intervention.why},
+                facts={"intervention": intervention.label, "why": intervention.why, "citation": intervention.citation},
             )
         )
     return findings

@@ -13,7 +13,7 @@ than back pain, Then the "NSAID first" advice does not apply to it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,8 +49,8 @@ class Contraindication:
     egfr_valueset: ValueSet | None = None
     egfr_below: float | None = None
     egfr_recent_days: int | None = None
-    text: TextMatcher | None = None
     positive_answers: frozenset[tuple[str, str]] = frozenset()
+    text_key: str = ""  # its terms in Knowledge.text
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,12 @@ class SafetyCheck:
         return tuple(notes)
 
 
-def load_medicine_safety(
-    raw: Mapping[str, Any], sets: Mapping[str, ValueSet], before: Sequence[str], after: Sequence[str]
-) -> MedicineSafetyRules:
+def contraindication_terms(raw: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Text terms of each contraindication, for the one TextMatcher the knowledge builds."""
+    return {f"contraindication:{i['id']}": list(i["text"]) for i in raw["nsaid_contraindications"] if i.get("text")}
+
+
+def load_medicine_safety(raw: Mapping[str, Any], sets: Mapping[str, ValueSet]) -> MedicineSafetyRules:
     def vs(key: str, item: Mapping[str, Any]) -> ValueSet | None:
         return sets[item[key]] if key in item else None
 
@@ -107,7 +110,7 @@ def load_medicine_safety(
             egfr_valueset=vs("egfr_valueset", item),
             egfr_below=item.get("egfr_below"),
             egfr_recent_days=item.get("egfr_recent_days"),
-            text=TextMatcher.build({item["id"]: item["text"]}, before, after) if item.get("text") else None,
+            text_key=f"contraindication:{item['id']}" if item.get("text") else "",
             positive_answers=frozenset((sys, code) for sys, code in item.get("positive_answers", ())),
         )
         for item in raw["nsaid_contraindications"]
@@ -124,8 +127,8 @@ def load_medicine_safety(
     )
 
 
-def _text_says(matcher: TextMatcher | None, key: str, concept: Concept) -> bool:
-    return matcher is not None and key in matcher.find(concept.search_text)
+def _text_says(matcher: TextMatcher, key: str, concept: Concept) -> bool:
+    return bool(key) and key in matcher.find(concept.search_text, (key,))
 
 
 def _recent(started: datetime | None, days: int | None, now: datetime) -> bool:
@@ -136,7 +139,7 @@ def nsaid_safety(record: PatientRecord, kb: Knowledge, now: datetime) -> SafetyC
     found: list[str] = []
     evidence: list[str] = []
     for rule in kb.medicine_safety.nsaid:
-        hit = _first_hit(rule, record, now)
+        hit = _first_hit(rule, record, now, kb.text)
         if hit is not None:
             found.append(f"{rule.label}: {hit[1]} ({hit[0]})")
             evidence.append(hit[0])
@@ -149,12 +152,14 @@ def nsaid_safety(record: PatientRecord, kb: Knowledge, now: datetime) -> SafetyC
     return SafetyCheck(tuple(found), tuple(dict.fromkeys((*not_checked, *unread))), tuple(evidence))
 
 
-def _first_hit(rule: Contraindication, record: PatientRecord, now: datetime) -> tuple[str, str] | None:
+def _first_hit(
+    rule: Contraindication, record: PatientRecord, now: datetime, text: TextMatcher
+) -> tuple[str, str] | None:
     for condition in record.conditions:
         if not (condition.is_active or rule.condition_any_status):
             continue
         coded = rule.condition_valueset is not None and rule.condition_valueset.matches(condition.code.codings)
-        if (coded or _text_says(rule.text, rule.id, condition.code)) and _recent(
+        if (coded or _text_says(text, rule.text_key, condition.code)) and _recent(
             condition.started, rule.recent_days, now
         ):
             return condition.ref, condition.code.label()
@@ -162,7 +167,7 @@ def _first_hit(rule: Contraindication, record: PatientRecord, now: datetime) -> 
         if not allergy.is_active:
             continue
         coded = rule.allergy_valueset is not None and rule.allergy_valueset.matches(allergy.code.codings)
-        if rule.allergy_valueset is not None and (coded or _text_says(rule.text, rule.id, allergy.code)):
+        if rule.allergy_valueset is not None and (coded or _text_says(text, rule.text_key, allergy.code)):
             return allergy.ref, f"allergy or intolerance to {allergy.code.label()}"
     for medication in record.medications:
         if not medication.is_open or medication.is_draft:

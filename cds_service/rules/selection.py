@@ -68,9 +68,10 @@ def selector_for(kb: Knowledge, fever_days: int) -> Selector:
     """`fever_days`: a body temperature older than the fever window can change no advice, so it is not read."""
     codes = kb.relevant_codes()
     # Lower-casing then a case-sensitive alternation is ten times faster than re.IGNORECASE here.
-    names = re.compile(
-        "|".join(re.escape(n.lower()) for n in (*kb.steroid_ingredients, *kb.nsaid_names, *kb.second_line_names))
-    )
+    # Uncoded orders are read by name: steroids, NSAIDs, second-line medicines, anticoagulants.
+    contraindicating = [n for rule in kb.medicine_safety.nsaid for n in rule.medication_names]
+    read_by_name = (*kb.steroid_ingredients, *kb.nsaid_names, *kb.second_line_names, *contraindicating)
+    names = re.compile("|".join(re.escape(n.lower()) for n in read_by_name))
     temperature = kb.body_temperature
     since = lambda: datetime.now(UTC) - timedelta(days=fever_days)  # noqa: E731
 
