@@ -41,3 +41,30 @@ def test_red_flag_terms_with_negation(text: str, expected: set[str]) -> None:
 )
 def test_back_pain_text(text: str, is_back_pain: bool) -> None:
     assert (KB.episode.text_key in KB.text.find(text)) == is_back_pain
+
+
+@pytest.mark.parametrize(
+    ("label", "named"),
+    [
+        ("Duloxetine 30 mg daily", True),
+        ("no ibuprofen - allergy", False),
+        ("Stop prednisone; start paracetamol", False),
+        ("Prednisone taper. Not for long-term use", True),
+        ("avoid naproxen", False),
+    ],
+)
+def test_medicine_names_in_uncoded_orders_are_read_with_negation(label: str, named: bool) -> None:
+    from cds_service.rules.text_match import names_a_medicine
+
+    assert names_a_medicine(label, ("duloxetine", "ibuprofen", "prednisone", "naproxen")) == named
+
+
+def test_an_uncoded_duloxetine_order_is_read() -> None:
+    from cds_service.rules.selection import selector_for
+
+    order = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "medicationCodeableConcept": {"text": "Duloxetine 30mg"},
+    }
+    assert selector_for(KB, 14).is_relevant(order)

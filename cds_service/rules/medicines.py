@@ -26,9 +26,8 @@ from ..terminology import ValueSet
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge
 from .medicine_safety import SafetyCheck, nsaid_safety, opioid_is_for_back_pain
+from .text_match import names_a_medicine
 
-# A negation before the medicine's name in free text ("no", "not", "stop", "avoid", "allergic to").
-NEGATED_NAME = re.compile(r"\b(?:no|not|stop|stopped|avoid|discontinue|discontinued|allergic to|allergy to|held)\b")
 DOSE_RULE = "lbp-ibuprofen-dose"
 DOSE_UNKNOWN_RULE = "lbp-ibuprofen-dose-unknown"
 OPIOID_RULE = "lbp-opioid-before-nsaid"
@@ -57,11 +56,9 @@ def is_medicine(med: MedicationFact, valueset: ValueSet, names: tuple[str, ...])
     if valueset.matches(med.medication.codings) is not None:
         return True
     label = med.medication.label().lower()
-    if not any(n in label for n in names):
-        return False
     if med.medication.codings:
-        return True  # a coded product whose name says it: no negation in a product name
-    return not NEGATED_NAME.search(label.split(next(n for n in names if n in label))[0])
+        return any(n in label for n in names)  # a coded product's name: no negation in a product name
+    return names_a_medicine(label, names)
 
 
 def _mg(quantity: Quantity | None, strength: float | None) -> tuple[float | None, str | None]:

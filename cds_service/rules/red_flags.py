@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from ..record import Concept, ConditionFact, MedicationFact, ObservationFact, Order, PatientRecord, Quantity
 from .findings import Caution, RedFlag
 from .knowledge import Knowledge, RedFlagCategory, RedFlagSignal
+from .text_match import names_a_medicine
 
 NEGATIVE_ANSWERS = frozenset({("http://snomed.info/sct", "373067005"), ("http://loinc.org", "LA32-8")})
 COUNTING_OBSERVATION_STATUSES = frozenset({"preliminary", "final", "amended", "corrected", None})
@@ -226,7 +227,11 @@ def is_systemic_steroid(medication: MedicationFact, kb: Knowledge) -> bool:
     if kb.systemic_steroids.matches(medication.medication.codings) is not None:
         return True
     name = medication.medication.label().lower()
-    return any(i in name for i in kb.steroid_ingredients) and not any(t in name for t in kb.non_systemic_terms)
+    if any(t in name for t in kb.non_systemic_terms):
+        return False
+    if medication.medication.codings:
+        return any(i in name for i in kb.steroid_ingredients)
+    return names_a_medicine(name, kb.steroid_ingredients)  # uncoded text, read with negation
 
 
 def _steroid_course(

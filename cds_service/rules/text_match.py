@@ -70,3 +70,20 @@ class TextMatcher:
                         found.add(key)
                         break
         return found
+
+
+# Before a medicine's name in an uncoded order's text: the order says not to give it.
+NEGATED_NAME = re.compile(
+    r"\b(?:no|not|stop|stopped|avoid|discontinue|discontinued|allergic to|allergy to|held|hold)\b"
+)
+
+
+def names_a_medicine(label: str, names: Sequence[str]) -> bool:
+    """Whether free text names one of ``names`` without a negation before it ("no ibuprofen - allergy",
+    "stop prednisone" do not order them)."""
+    text = label.lower()
+    for name in names:
+        at = text.find(name)
+        if at >= 0 and not NEGATED_NAME.search(CLAUSE_BREAK.split(text[:at])[-1]):
+            return True
+    return False
