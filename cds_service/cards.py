@@ -79,7 +79,7 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
     if spec.get("override_reasons"):
-        card["overrideReason"] = [
+        card["overrideReasons"] = [
             {"system": reasons["system"], "code": code, "display": reasons["reasons"][code]}
             for code in spec["override_reasons"]
         ]

@@ -113,7 +113,7 @@ def format_cards(answer: dict) -> str:
         for suggestion in card.get("suggestions", []):
             actions = ", ".join(a["type"] for a in suggestion.get("actions", []))
             lines.append(f"  suggestion: {suggestion['label']} ({actions})")
-        for reason in card.get("overrideReason", []):
+        for reason in card.get("overrideReasons", []):
             lines.append(f"  override reason: {reason['display']}")
         lines.append("")
     return "\n".join(lines)

@@ -11,7 +11,8 @@ from .cards import CardContext, render
 from .memory import Memory, fingerprint
 from .patient_data import PatientDataAssembler
 from .protocol import CdsService, HookRequest
-from .rules.engine import ClinicalWindows, evaluate, orders_in_question
+from .response_model import validated_response
+from .rules.engine import ClinicalWindows, evaluate, orders_in_question, unreadable_orders
 from .rules.findings import Finding
 from .rules.knowledge import Knowledge
 from .settings import Settings
@@ -46,6 +47,7 @@ class HookPipeline:
         record = self.assembler.assemble(service, request, allowed_servers)
         orders = orders_in_question(request.hook, record, request.selections)
         findings = evaluate(request.hook, record, orders, self.kb, now, self.windows)
+        findings += unreadable_orders(request.hook, record, request.selections)
         reasons = self.memory.hold_back(findings, request, now) if self.memory else {}
         shown = [f for i, f in enumerate(findings) if i not in reasons]
         held = [(findings[i], why) for i, why in reasons.items()]
@@ -55,7 +57,7 @@ class HookPipeline:
         log = [self._record(service, request, f, c["uuid"], None) for f, c in zip(shown, cards, strict=True)]
         log += [self._record(service, request, f, str(uuid.uuid4()), why) for f, why in held]
         self.store.log_cards(log, now)
-        return {"cards": cards}
+        return validated_response(cards)
 
     @staticmethod
     def _record(

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import record as rec
 from .fhir_client import FhirAccessError, FhirClient, SearchResult, check_fhir_server
+from .fhir_shape import normalise
 from .protocol import CdsService, HookRequest, PrefetchKey
 from .settings import Settings
 
@@ -146,7 +147,9 @@ class PatientDataAssembler:
                     medications.append(rec.medication_fact(with_contained_medication(resource), is_draft=False))
                 elif kind == "AllergyIntolerance":
                     allergies.append(rec.allergy_fact(resource))
-        drafts = tuple(d for d in (draft_order_fact(o, request.patient_id) for o in request.draft_orders) if d)
+        read = [draft_order_fact(o, request.patient_id) for o in request.draft_orders]
+        drafts = tuple(d for d in read if d is not None and not isinstance(d, rec.UnreadableOrder))
+        unreadable = tuple(d for d in read if isinstance(d, rec.UnreadableOrder))
         return rec.PatientRecord(
             patient_id=request.patient_id,
             patient_resource=patient,
@@ -157,6 +160,7 @@ class PatientDataAssembler:
             draft_orders=drafts,
             gaps=tuple(gaps),
             allergies=tuple(_unique(allergies)),
+            unreadable_drafts=unreadable,
         )
 
 
@@ -183,11 +187,16 @@ def with_contained_medication(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     return resource
 
 
-def draft_order_fact(resource: Mapping[str, Any], patient_id: str) -> rec.Order | None:
-    """A draft order as real EHRs send it: missing 1..1 elements are filled before validation."""
+def draft_order_fact(resource: Mapping[str, Any], patient_id: str) -> rec.Order | rec.UnreadableOrder | None:
+    """A draft order as real EHRs send it: single objects where R4 has arrays are wrapped (fhir_shape), and
+    missing 1..1 elements are filled before validation. An order that still fails is returned as unreadable,
+    so the cards can say it was not checked."""
     if rec.is_excluded(resource):
         return None
-    filled = dict(resource)
+    reshaped, changed = normalise(resource)
+    if changed:
+        log.info("draft order reshaped", extra={"resource_type": resource.get("resourceType"), "reshaped": changed})
+    filled = reshaped
     filled.setdefault("status", "draft")
     filled.setdefault("intent", "order")
     filled.setdefault("subject", {"reference": f"Patient/{patient_id}"})
@@ -196,7 +205,9 @@ def draft_order_fact(resource: Mapping[str, Any], patient_id: str) -> rec.Order 
         if "medicationCodeableConcept" not in filled and "medicationReference" not in filled:
             filled["medicationCodeableConcept"] = {"text": "unspecified medication"}
     if not rec.validate(filled):
-        return None
+        concept = filled.get("medicationCodeableConcept") or filled.get("code") or filled.get("codeCodeableConcept")
+        label = rec.Concept.from_json(concept).label() if isinstance(concept, Mapping) else "an order"
+        return rec.UnreadableOrder(rec.ref_of(filled), label, rec.problems(filled))
     if filled["resourceType"] == "MedicationRequest":
         return rec.medication_fact(filled, is_draft=True)
     return rec.order_fact(filled, is_draft=True)

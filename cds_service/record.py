@@ -195,6 +195,15 @@ class AllergyFact:
 
 
 @dataclass(frozen=True)
+class UnreadableOrder:
+    """A draft order that could not be read even after normalising its shape: named on a card, never dropped."""
+
+    ref: str
+    label: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DataGap:
     """Something the rules would have looked at but could not: said on the card, never guessed."""
 
@@ -215,6 +224,7 @@ class PatientRecord:
     draft_orders: tuple[Order, ...] = ()
     gaps: tuple[DataGap, ...] = ()
     allergies: tuple[AllergyFact, ...] = ()
+    unreadable_drafts: tuple[UnreadableOrder, ...] = ()
 
     def gap(self, key: str) -> DataGap | None:
         """The gap for a prefetch key ("observations", ...), if that data could not be had."""
@@ -320,36 +330,49 @@ def is_excluded(resource: Mapping[str, Any]) -> bool:
 # Verdicts by exact content. The same resources come back on every hook call for a chart (patient-view,
 # order-select, order-sign), and validation is the costliest step per resource; the same JSON always gets
 # the same verdict, so this changes speed, never an answer. Bounded; oldest entries go first.
-_VERDICTS: dict[str, bool] = {}
+_VERDICTS: dict[str, tuple[str, ...]] = {}
 VERDICT_CACHE_SIZE = 20_000
+
+
+def problems(resource: Mapping[str, Any]) -> tuple[str, ...]:
+    """Why one resource fails the fhir.resources R4B model: field paths and error kinds, never values (they
+    may be PHI). Empty when it is valid. Verdicts are cached by exact content."""
+    key = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
+    verdict = _VERDICTS.get(key)
+    if verdict is None:
+        verdict = _problems(resource)
+        if len(_VERDICTS) >= VERDICT_CACHE_SIZE:
+            _VERDICTS.pop(next(iter(_VERDICTS)), None)
+        _VERDICTS[key] = verdict
+    return verdict
 
 
 def validate(resource: Mapping[str, Any]) -> bool:
     """Validate one resource with the fhir.resources R4B model; a failure is logged and skipped, never fatal."""
-    key = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
-    verdict = _VERDICTS.get(key)
-    if verdict is None:
-        verdict = _validate(resource)
-        if len(_VERDICTS) >= VERDICT_CACHE_SIZE:
-            _VERDICTS.pop(next(iter(_VERDICTS)), None)
-        _VERDICTS[key] = verdict
-    if not verdict:
+    found = problems(resource)
+    if found:
         log.warning(
             "skipping invalid FHIR resource",
-            extra={"resource_type": resource.get("resourceType"), "resource_id": resource.get("id")},
+            extra={
+                "resource_type": resource.get("resourceType"),
+                "resource_id": resource.get("id"),
+                "invalid_fields": list(found),
+            },
         )
-    return verdict
+    return not found
 
 
-def _validate(resource: Mapping[str, Any]) -> bool:
+def _problems(resource: Mapping[str, Any]) -> tuple[str, ...]:
     model = model_for(str(resource.get("resourceType")))
     if model is None:
-        return True
+        return ()
     try:
         model.model_validate(resource)
-    except (ValidationError, ValueError, TypeError):
-        return False
-    return True
+    except ValidationError as exc:
+        return tuple(dict.fromkeys(f"{'.'.join(str(p) for p in e['loc'])} ({e['type']})" for e in exc.errors()))
+    except (ValueError, TypeError) as exc:
+        return (type(exc).__name__,)
+    return ()
 
 
 def ref_of(resource: Mapping[str, Any]) -> str:

@@ -51,7 +51,7 @@ def test_every_card_conforms_to_the_spec(client, scenario):
         assert card["source"]["topic"]["code"].isalnum()
         if card.get("suggestions"):
             assert card["selectionBehavior"] in {"at-most-one", "any"}
-        for reason in card.get("overrideReason", []):
+        for reason in card.get("overrideReasons", []):
             assert reason["system"] and reason["code"] and reason["display"]
         for suggestion in card.get("suggestions", []):
             assert suggestion["label"] and isinstance(suggestion["uuid"], str)

@@ -38,6 +38,27 @@ def orders_in_question(hook: str, record: PatientRecord, selections: Sequence[st
     return record.draft_orders
 
 
+ORDER_NOT_CHECKED_RULE = "lbp-order-not-checked"
+
+
+def unreadable_orders(hook: str, record: PatientRecord, selections: Sequence[str]) -> list[Finding]:
+    """Draft orders that could not be read are named, never dropped: any of them could be the order the
+    guideline speaks about (order-select: the selected ones; order-sign: all)."""
+    if hook == "patient-view":
+        return []
+    wanted = set(selections)
+    return [
+        Finding(
+            rule=ORDER_NOT_CHECKED_RULE,
+            indicator="info",
+            evidence=(order.ref,),
+            facts={"unreadable_order": order.label, "problems": "; ".join(order.problems) or "not valid FHIR"},
+        )
+        for order in record.unreadable_drafts
+        if hook == "order-sign" or order.ref in wanted or order.ref.split("/", 1)[-1] in wanted
+    ]
+
+
 def evaluate(
     hook: str,
     record: PatientRecord,
