@@ -187,17 +187,32 @@ class Verifier:
         return Caller(ehr, claims)
 
     def _key(self, ehr: TrustedEhr, header: Mapping[str, Any]) -> Any:
+        """Pinned keys first: a registry entry's inline `jwks` or its `jwks_url` verifies a token whose `kid`
+        it holds, even when the token also names a `jku` (the public CDS Hooks sandbox always does, and an
+        EHR's key set URL may be unreachable from here). The `jku`, when on this issuer's allow-list, is
+        fetched only for a `kid` the pinned keys do not hold (key rotation)."""
         kid = header.get("kid")
         jku = header.get("jku")
+        if jku is not None and jku not in ehr.allowed_jku:
+            # Exact match: a prefix would let any path on that host serve keys.
+            raise AuthenticationFailed("jku is not on this issuer's allow-list")
+        pinned = self._pinned(ehr, kid, fetch_url=jku is None or jku != ehr.jwks_url)
+        if pinned is not None:
+            return pinned
         if jku is not None:
-            if jku not in ehr.allowed_jku:  # exact match: a prefix would let any path on that host host keys
-                raise AuthenticationFailed("jku is not on this issuer's allow-list")
             return self.keysets.key(jku, kid).key
+        if ehr.jwks is not None or ehr.jwks_url:
+            raise AuthenticationFailed(f"no registered key with kid {kid!r}")
+        raise AuthenticationFailed("jku missing and no key set registered for this issuer")
+
+    def _pinned(self, ehr: TrustedEhr, kid: str | None, *, fetch_url: bool) -> Any | None:
         if ehr.jwks is not None:
             found = _find(jwt.PyJWKSet.from_dict(dict(ehr.jwks)), kid)
-            if found is None:
-                raise AuthenticationFailed(f"no registered key with kid {kid!r}")
-            return found.key
-        if ehr.jwks_url:
-            return self.keysets.key(ehr.jwks_url, kid).key
-        raise AuthenticationFailed("jku missing and no key set registered for this issuer")
+            if found is not None:
+                return found.key
+        if ehr.jwks_url and fetch_url:
+            try:
+                return self.keysets.key(ehr.jwks_url, kid).key
+            except AuthenticationFailed as exc:
+                log.info("pinned key set did not hold the key", extra={"reason": exc.reason})
+        return None

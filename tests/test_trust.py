@@ -228,3 +228,72 @@ def test_running_without_authentication_logs_a_loud_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="cds_service"):
         create_app(dev_settings())
     assert "AUTHENTICATION IS OFF" in caplog.text
+
+
+# --- the public CDS Hooks sandbox's token, reproduced (shared/reference/real-clients/cds-hooks-sandbox) --------
+
+SANDBOX_ISS = "https://sandbox.cds-hooks.org"
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"
+SANDBOX_KEY = _ec()  # a P-384 key of our own in the sandbox's place: its private key is not public
+
+
+def sandbox_token(url: str) -> str:
+    now = int(time.time())
+    claims = {"iss": SANDBOX_ISS, "aud": url, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    return jwt.encode(claims, SANDBOX_KEY, algorithm="ES384", headers={"kid": SANDBOX_KID, "jku": SANDBOX_JKU})
+
+
+@pytest.fixture
+def sandbox_app(tmp_path):
+    registry = {
+        "ehrs": [
+            {
+                "iss": SANDBOX_ISS,
+                "jwks": {"keys": [jwk(SANDBOX_KEY, SANDBOX_KID, "ES384")]},
+                "allowed_jku": [SANDBOX_JKU],
+                "fhir_servers": [FAKE_FHIR],
+            }
+        ]
+    }
+    path = tmp_path / "trusted-ehrs.json"
+    path.write_text(json.dumps(registry))
+    return create_app(
+        dev_settings(
+            auth_required=True, trusted_ehrs_file=path, replay_db=tmp_path / "jti.sqlite3", allowed_fhir_servers=()
+        )
+    )
+
+
+@responses.activate
+def test_the_sandbox_token_with_an_unreachable_jku_is_verified_by_the_pinned_key_on_every_call(sandbox_app):
+    import requests as _requests
+
+    responses.add(responses.GET, SANDBOX_JKU, body=_requests.ConnectionError("unreachable from the service"))
+    client = sandbox_app.test_client()
+
+    def bearer(path: str) -> dict:
+        return {"Authorization": f"Bearer {sandbox_token(BASE + path)}"}
+
+    assert client.get("/cds-services", headers=bearer("/cds-services")).status_code == 200
+    body = hook_request("order-sign", "lbp-acute", drafts="lumbar-mri")
+    answered = client.post(SERVICE, json=body, headers=bearer(SERVICE))
+    assert answered.status_code == 200
+    card = answered.get_json()["cards"][0]
+    feedback = {
+        "feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-27T10:00:00Z"}]
+    }
+    path = SERVICE + "/feedback"
+    assert client.post(path, json=feedback, headers=bearer(path)).status_code == 200
+    assert len(responses.calls) == 0  # the jku was never fetched: the pinned key held the kid
+
+
+@responses.activate
+def test_an_unknown_kid_with_an_allowed_jku_is_fetched_from_the_jku(sandbox_app):
+    rotated = _ec()
+    responses.add(responses.GET, SANDBOX_JKU, json={"keys": [jwk(rotated, "next-key", "ES384")]})
+    now = int(time.time())
+    claims = {"iss": SANDBOX_ISS, "aud": BASE + SERVICE, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    signed = jwt.encode(claims, rotated, algorithm="ES384", headers={"kid": "next-key", "jku": SANDBOX_JKU})
+    assert call(sandbox_app, signed).status_code == 200
+    assert len(responses.calls) == 1
