@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask import Blueprint, Flask, current_app, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import logs
@@ -33,6 +33,9 @@ api = Blueprint("cds_hooks", __name__)
 def operation_outcome(status: int, message: str, code: str = "invalid") -> Any:
     """Errors as OperationOutcome-shaped JSON (as the CDS Hooks 3.0 ballot recommends)."""
     severity = "error" if status < 500 else "fatal"
+    if status < 500 and has_request_context():
+        # For the request log line: why the call was refused, in the same words the caller got.
+        g.error_reason = message
     body = {"resourceType": "OperationOutcome", "issue": [{"severity": severity, "code": code, "diagnostics": message}]}
     response = jsonify(body)
     response.status_code = status
@@ -129,8 +132,9 @@ def call_service(service_id: str) -> Any:
     except DataUnavailable as exc:
         missing = "; ".join(f"{m.key} ({m.purpose}): {m.reason}" for m in exc.missing)
         return operation_outcome(412, f"required patient data could not be obtained: {missing}", "incomplete")
-    g.cards = len(result["cards"])
-    return jsonify(result)
+    g.cards = len(result.body["cards"])
+    g.held_back = list(result.held_back)
+    return jsonify(result.body)
 
 
 def _audience(settings: Settings) -> str:
@@ -189,7 +193,9 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
                 g.caller = verifier.verify(request.headers.get("Authorization"), _audience(settings))
             except AuthenticationFailed as exc:
                 log.warning("authentication failed", extra={"reason": exc.reason, "path": request.path})
-                return operation_outcome(401, "authentication failed", "login")
+                response = operation_outcome(401, "authentication failed", "login")
+                g.error_reason = f"authentication failed: {exc.reason}"  # the log's reason, never the token
+                return response
         return None
 
     @app.after_request
@@ -213,6 +219,8 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
                 "status": response.status_code,
                 "duration_ms": round(duration_ms, 2),
                 "cards": g.get("cards"),
+                **({"reason": g.error_reason} if g.get("error_reason") else {}),
+                **({"held_back": g.held_back} if g.get("held_back") else {}),
             },
         )
         return response

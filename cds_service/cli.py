@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -140,6 +141,15 @@ def _wait_for(url: str, timeout_s: float = 60.0) -> None:
         raise SystemExit(str(exc)) from exc
 
 
+SANDBOX_URL = "https://sandbox.cds-hooks.org/"
+
+
+def sandbox_link(fhir_base: str, discovery_url: str, patient_id: str) -> str:
+    """A link that opens the public CDS Hooks sandbox on this FHIR server, patient and service discovery."""
+    query = urlencode({"fhirServiceUrl": fhir_base, "patientId": patient_id, "serviceDiscoveryURL": discovery_url})
+    return f"{SANDBOX_URL}?{query}"
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from .local_fhir import LocalFhirServer
 
@@ -151,11 +161,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     fhir = LocalFhirServer(port=args.fhir_port)
     base = fhir.start()
     load_fixtures(base, None, DEFAULT_DIR)
+    # The local server is added to whatever allow-list the settings already name (a public sandbox, say).
+    allowed = [s for s in os.environ.get("CDS_ALLOWED_FHIR_SERVERS", "").split(",") if s.strip()]
     env = {
         **os.environ,
         "CDS_AUTH_REQUIRED": "false",
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
-        "CDS_ALLOWED_FHIR_SERVERS": base,
+        "CDS_ALLOWED_FHIR_SERVERS": ",".join(dict.fromkeys([base, *allowed])),
     }
     service = subprocess.Popen(gunicorn_command("127.0.0.1", args.port, 2), env=env)
     try:
@@ -168,6 +180,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
             f"  .venv/bin/cds-service call order-sign --patient lbp-acute --fhir-server {base} "
             f"--draft-order {draft.relative_to(Path.cwd()) if draft.is_relative_to(Path.cwd()) else draft} "
             f"--service http://127.0.0.1:{args.port}\n\n"
+            "Or open the public CDS Hooks sandbox in a browser on this machine, pointed at both servers:\n\n"
+            f"  {sandbox_link(base, f'http://127.0.0.1:{args.port}/cds-services', 'lbp-acute')}\n\n"
             "Ctrl-C stops both servers.\n",
             flush=True,
         )

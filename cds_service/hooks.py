@@ -19,6 +19,12 @@ from .settings import Settings
 from .storage import CardRecord, Store
 
 
+@dataclass(frozen=True)
+class HookAnswer:
+    body: dict[str, Any]  # the CDS Hooks response
+    held_back: tuple[dict[str, str], ...]  # rules memory held back, and why: for the request log line
+
+
 @dataclass
 class HookPipeline:
     settings: Settings
@@ -42,7 +48,7 @@ class HookPipeline:
         *,
         now: datetime | None = None,
         allowed_servers: tuple[str, ...] | None = None,
-    ) -> dict[str, Any]:
+    ) -> HookAnswer:
         now = now or datetime.now(UTC)
         record = self.assembler.assemble(service, request, allowed_servers)
         orders = orders_in_question(request.hook, record, request.selections)
@@ -57,7 +63,7 @@ class HookPipeline:
         log = [self._record(service, request, f, c["uuid"], None) for f, c in zip(shown, cards, strict=True)]
         log += [self._record(service, request, f, str(uuid.uuid4()), why) for f, why in held]
         self.store.log_cards(log, now)
-        return validated_response(cards)
+        return HookAnswer(validated_response(cards), tuple({"rule": f.rule, "why": why} for f, why in held))
 
     @staticmethod
     def _record(

@@ -106,3 +106,17 @@ def test_a_wrong_token_becomes_412_and_no_log_line_or_answer_contains_a_token(ru
     log = log_path.read_text()
     assert '"status": 412' in log
     assert wrong not in log and wrong not in response.text and TOKEN not in log
+
+
+def test_the_sandbox_link_names_the_fhir_server_patient_and_discovery_url():
+    from urllib.parse import parse_qs, urlparse
+
+    from cds_service.cli import sandbox_link
+
+    link = urlparse(sandbox_link("http://127.0.0.1:8080/fhir", "http://127.0.0.1:8000/cds-services", "lbp-acute"))
+    assert link.scheme == "https" and link.netloc == "sandbox.cds-hooks.org"
+    assert parse_qs(link.query) == {
+        "fhirServiceUrl": ["http://127.0.0.1:8080/fhir"],
+        "patientId": ["lbp-acute"],
+        "serviceDiscoveryURL": ["http://127.0.0.1:8000/cds-services"],
+    }

@@ -331,3 +331,14 @@ def test_memory_json_says_what_every_suppressing_reason_holds_back() -> None:
     data = json.loads((KNOWLEDGE_DIR / "memory.json").read_text())
     reasons = {reason for codes in data["suppressing_reasons"].values() for reason in codes}
     assert reasons == set(data["holds_back"])
+
+
+def test_the_request_log_line_names_the_rules_held_back_and_why(client, caplog):
+    import logging
+
+    card = imaging_cards(client, encounter="enc-1")[0]
+    send_feedback(client, [overridden(card["uuid"], "beyond-six-weeks")])
+    with caplog.at_level(logging.INFO, logger="cds_service"):
+        assert imaging_cards(client, encounter="enc-2") == []
+    line = [r for r in caplog.records if r.getMessage() == "request" and r.path == SIGN][-1]
+    assert line.held_back[0]["rule"] == "lbp-imaging-no-red-flag" and "beyond-six-weeks" in line.held_back[0]["why"]

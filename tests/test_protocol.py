@@ -226,3 +226,13 @@ def test_cors_origins_are_configurable(settings):
     other = app.test_client().get("/cds-services", headers={"Origin": "https://evil.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://ehr.example.org"
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_the_request_log_line_carries_the_reason_a_call_was_refused(client, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="cds_service"):
+        response = client.post("/cds-services/lbp-order-sign", json={"hook": "order-sign"})
+    assert response.status_code == 400
+    line = next(r for r in caplog.records if r.getMessage() == "request")
+    assert line.reason == response.get_json()["issue"][0]["diagnostics"]

@@ -4,8 +4,9 @@
 // lack for our purposes: an HTTP listener bound to loopback only, `_offset` paging with `next`
 // links, expansion of bare patient ids (`patient=123` -> `Patient/123`), an optional bearer-token
 // check (so tests can prove the CDS service forwards the EHR's token), an optional per-request
-// delay (so benchmarks can show that fetches run concurrently), and one JSON log line per request
-// with start and end times.
+// delay (so benchmarks can show that fetches run concurrently), one JSON log line per request
+// with start and end times, and what a browser FHIR client (the public CDS Hooks sandbox) needs:
+// CORS with preflight, a CapabilityStatement at /metadata, and `POST [type]/_search` with a form body.
 //
 // Usage: node server.mjs [--port N] [--token T] [--delay-ms N] [--load FILE ...]
 //   Prints one JSON line {"event":"listening","url":...} on stdout once it accepts requests.
@@ -45,9 +46,58 @@ function loadDefinitions() {
   }
 }
 
+const SERVED_TYPES = {
+  Patient: ['_id'],
+  Condition: ['patient', 'subject', 'clinical-status', 'code'],
+  Observation: ['patient', 'subject', 'code', 'category', 'date'],
+  ServiceRequest: ['patient', 'subject', 'status', 'code'],
+  DeviceRequest: ['patient', 'subject', 'status'],
+  MedicationRequest: ['patient', 'subject', 'status'],
+  AllergyIntolerance: ['patient', 'clinical-status'],
+  Encounter: ['patient', 'subject'],
+  Practitioner: ['_id'],
+};
+
+function capabilityStatement() {
+  const paramType = (name) => (['patient', 'subject'].includes(name) ? 'reference' : name === 'date' ? 'date' : 'token');
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString().slice(0, 10),
+    kind: 'instance',
+    software: { name: 'cds-lbp local FHIR server (Medplum fhir-router in memory)' },
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    rest: [
+      {
+        mode: 'server',
+        resource: Object.entries(SERVED_TYPES).map(([type, params]) => ({
+          type,
+          interaction: ['read', 'search-type', 'create', 'update', 'delete'].map((code) => ({ code })),
+          searchParam: params.map((name) => ({ name, type: paramType(name) })),
+        })),
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+      },
+    ],
+  };
+}
+
+// A browser on another origin (the CDS Hooks sandbox) reads this server directly: every answer carries
+// CORS headers, and a preflight (OPTIONS) is answered before any token check.
+function corsHeaders(req) {
+  return {
+    'Access-Control-Allow-Origin': req.headers.origin || '*',
+    'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, OPTIONS',
+    'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] || 'Authorization, Content-Type, Accept',
+    'Access-Control-Expose-Headers': 'Location, Content-Location',
+    'Access-Control-Max-Age': '600',
+    Vary: 'Origin',
+  };
+}
+
 function sendJson(res, status, body) {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/fhir+json', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...res.cors, 'Content-Type': 'application/fhir+json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
 
@@ -104,11 +154,22 @@ async function main() {
     const started = Date.now();
     const url = new URL(req.url, `http://${req.headers.host}`);
     let status = 500;
+    res.cors = corsHeaders(req);
     try {
+      if (req.method === 'OPTIONS') {
+        status = 204;
+        res.writeHead(204, res.cors);
+        return res.end();
+      }
       if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
       if (url.pathname === '/healthz') {
         status = 200;
         return sendJson(res, 200, { status: 'ok' });
+      }
+      // The CapabilityStatement is public, as on real FHIR servers: a client reads it before it has a token.
+      if (url.pathname === `${BASE_PATH}/metadata` && req.method === 'GET') {
+        status = 200;
+        return sendJson(res, 200, capabilityStatement());
       }
       if (opts.token && req.headers.authorization !== `Bearer ${opts.token}`) {
         status = 401;
@@ -118,17 +179,30 @@ async function main() {
         status = 404;
         return sendJson(res, 404, outcome('error', 'not-found', `FHIR base is ${BASE_PATH}`));
       }
-      const pathname = url.pathname.slice(BASE_PATH.length) || '/';
+      let pathname = url.pathname.slice(BASE_PATH.length) || '/';
+      let method = req.method;
+      let text = method === 'GET' || method === 'DELETE' ? '' : await readBody(req);
+      const params = new URLSearchParams(url.searchParams);
+      const formSearch = method === 'POST' && /^\/[A-Za-z]+\/_search$/.test(pathname);
+      if (formSearch) {
+        // POST [type]/_search: the parameters come in a form body (and the URL); answered as a GET search.
+        for (const [key, value] of new URLSearchParams(text)) params.append(key, value);
+        pathname = pathname.slice(0, -'/_search'.length);
+        method = 'GET';
+        text = '';
+      }
       const search = new URLSearchParams();
-      for (const [key, value] of url.searchParams) {
+      for (const [key, value] of params) {
         if (key === '_offset' || key === '_count') continue;
         search.append(key, REFERENCE_PARAMS.has(key) && !value.includes('/') ? `Patient/${value}` : value);
       }
-      const text = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
       const body = text ? JSON.parse(text) : undefined;
-      let [code, resource] = await handle(req.method, pathname, search, body, req.headers);
-      if (req.method === 'GET' && resource?.resourceType === 'Bundle' && resource.type === 'searchset') {
-        resource = pageBundle(resource, Object.fromEntries(url.searchParams), url);
+      let [code, resource] = await handle(method, pathname, search, body, req.headers);
+      if (method === 'GET' && resource?.resourceType === 'Bundle' && resource.type === 'searchset') {
+        const selfUrl = new URL(url.toString());
+        selfUrl.pathname = BASE_PATH + pathname;
+        for (const [key, value] of params) if (!selfUrl.searchParams.has(key)) selfUrl.searchParams.append(key, value);
+        resource = pageBundle(resource, Object.fromEntries(params), selfUrl);
       }
       status = code;
       return sendJson(res, code, resource);
