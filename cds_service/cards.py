@@ -216,7 +216,7 @@ def _fields(finding: Finding) -> dict[str, str]:
         "cautions": cautions,
         "notes": notes,
         "cancel_note": cancel_note,
-        "evidence": ", ".join(finding.evidence),
+        "evidence": ", ".join(dict.fromkeys(finding.evidence)),
         "urgency": finding.facts.get("urgency", ""),
     }
 
