@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, has_request_context, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from . import logs
@@ -95,7 +97,21 @@ def _cds() -> dict[str, Any]:
 
 @api.get("/healthz")
 def healthz() -> Any:
-    return jsonify({"status": "ok"})
+    """Liveness: the process answers. The storage state is shown, not judged (advice works without it)."""
+    store = _cds()["store"]
+    return jsonify({"status": "ok", "storage": "degraded" if store.degraded else "ok"})
+
+
+@api.get("/readyz")
+def readyz() -> Any:
+    """Readiness: 503 while the card log or feedback store fails (a write failed in the last minute, or the
+    database cannot be read), so an orchestrator or operator sees it; hook calls still answer meanwhile."""
+    store = _cds()["store"]
+    if store.degraded or not store.readable():
+        response = jsonify({"status": "degraded", "storage": "failing", "writeFailures": store.write_failures})
+        response.status_code = 503
+        return response
+    return jsonify({"status": "ready", "storage": "ok"})
 
 
 @api.get("/cds-services")
@@ -153,7 +169,15 @@ def receive_feedback(service_id: str) -> Any:
         items = parse_feedback(body)
     except ProtocolError as exc:
         return operation_outcome(exc.status, exc.message, exc.code)
-    known = _cds()["store"].add_feedback(service_id, items, utcnow())
+    store = _cds()["store"]
+    try:
+        known = store.add_feedback(service_id, items, utcnow())
+    except (SQLAlchemyError, OSError, UnicodeError) as exc:
+        # Never a 200 for feedback that was not stored: the EHR should retry.
+        store.failed("feedback", exc)
+        response = operation_outcome(503, "the feedback could not be stored; please retry", "transient")
+        response.headers["Retry-After"] = "5"
+        return response
     unknown = [item.card_uuid for item, is_known in zip(items, known, strict=True) if not is_known]
     if unknown:
         log.warning("feedback for unknown cards", extra={"service": service_id, "cards": len(unknown)})
@@ -167,11 +191,38 @@ def _json_body() -> tuple[Any, Any]:
         return None, operation_outcome(
             415, "the request body must be JSON (Content-Type: application/json)", "not-supported"
         )
+    raw = request.get_data(cache=False) or b""
     try:
-        return json.loads(request.get_data(cache=False) or b""), None
+        body = json.loads(raw)
+    except RecursionError:
+        return None, operation_outcome(400, "the request body is nested too deeply")
     except (ValueError, UnicodeDecodeError) as exc:
         where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         return None, operation_outcome(400, f"the request body is not valid JSON{where}")
+    # A lone surrogate ("\ud800" escaped in JSON) decodes to a str no database or log can encode.
+    if LONE_SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+        return None, operation_outcome(400, "the request body contains a lone UTF-16 surrogate (\\ud800-\\udfff)")
+    return body, None
+
+
+LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _register_http_behaviour(app: Flask, settings: Settings) -> None:

@@ -21,7 +21,10 @@ def _timestamp(value: Any, where: str) -> datetime:
         raise ProtocolError(f"{where}.outcomeTimestamp is not a valid ISO 8601 date-time") from exc
     if parsed.tzinfo is None:
         raise ProtocolError(f"{where}.outcomeTimestamp needs a time zone (UTC, e.g. ...Z)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # year 9999 with a negative offset, or year 1 with a positive one
+        raise ProtocolError(f"{where}.outcomeTimestamp is outside the range of dates this service stores") from exc
 
 
 def parse_feedback(body: Any) -> list[FeedbackRecord]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .cards import CardContext, render
 from .memory import Memory, fingerprint
 from .patient_data import PatientDataAssembler
@@ -54,7 +56,7 @@ class HookPipeline:
         orders = orders_in_question(request.hook, record, request.selections)
         findings = evaluate(request.hook, record, orders, self.kb, now, self.windows)
         findings += unreadable_orders(request.hook, record, request.selections)
-        reasons = self.memory.hold_back(findings, request, now) if self.memory else {}
+        reasons = self._memory(findings, request, now)
         shown = [f for i, f in enumerate(findings) if i not in reasons]
         held = [(findings[i], why) for i, why in reasons.items()]
         ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id)
@@ -62,8 +64,23 @@ class HookPipeline:
         # Logged before answering: a later feedback message carries only the card uuid.
         log = [self._record(service, request, f, c["uuid"], None) for f, c in zip(shown, cards, strict=True)]
         log += [self._record(service, request, f, str(uuid.uuid4()), why) for f, why in held]
-        self.store.log_cards(log, now)
+        try:
+            self.store.log_cards(log, now)
+        except (SQLAlchemyError, OSError, UnicodeError) as exc:
+            # Advice survives a failing disk: the cards (red flags above all) go out, the failure is logged
+            # and counted, and /readyz reports the storage as degraded.
+            self.store.failed("card log", exc)
         return HookAnswer(validated_response(cards), tuple({"rule": f.rule, "why": why} for f, why in held))
+
+    def _memory(self, findings: list[Finding], request: HookRequest, now: datetime) -> dict[int, str]:
+        """What memory holds back; when the store cannot be read, nothing is held back (every card shows)."""
+        if self.memory is None:
+            return {}
+        try:
+            return self.memory.hold_back(findings, request, now)
+        except (SQLAlchemyError, OSError) as exc:
+            self.store.failed("memory read", exc)
+            return {}
 
     @staticmethod
     def _record(

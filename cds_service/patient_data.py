@@ -193,7 +193,10 @@ def draft_order_fact(resource: Mapping[str, Any], patient_id: str) -> rec.Order 
     so the cards can say it was not checked."""
     if rec.is_excluded(resource):
         return None
-    reshaped, changed = normalise(resource)
+    try:
+        reshaped, changed = normalise(resource)
+    except RecursionError:
+        return rec.UnreadableOrder(rec.ref_of(resource), "an order", ("(nested too deeply to read)",))
     if changed:
         log.info("draft order reshaped", extra={"resource_type": resource.get("resourceType"), "reshaped": changed})
     filled = reshaped

@@ -337,7 +337,10 @@ VERDICT_CACHE_SIZE = 20_000
 def problems(resource: Mapping[str, Any]) -> tuple[str, ...]:
     """Why one resource fails the fhir.resources R4B model: field paths and error kinds, never values (they
     may be PHI). Empty when it is valid. Verdicts are cached by exact content."""
-    key = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
+    try:
+        key = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
+    except (RecursionError, ValueError):
+        return ("(resource nested too deeply to read)",)
     verdict = _VERDICTS.get(key)
     if verdict is None:
         verdict = _problems(resource)
@@ -370,7 +373,7 @@ def _problems(resource: Mapping[str, Any]) -> tuple[str, ...]:
         model.model_validate(resource)
     except ValidationError as exc:
         return tuple(dict.fromkeys(f"{'.'.join(str(p) for p in e['loc'])} ({e['type']})" for e in exc.errors()))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         return (type(exc).__name__,)
     return ()
 

@@ -7,6 +7,7 @@ a small honest mechanism: a `schema_version` table and an ordered list of migrat
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -144,11 +147,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# How long a write may wait for another writer's lock: short, so that a lock held elsewhere costs one call a
+# bounded delay (and a logged failure), never the EHR's patience.
+LOCK_WAIT_S = 2.0
+# A failed write marks the store degraded for this long: /readyz says so, the cards still go out.
+DEGRADED_FOR_S = 60.0
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
+        self.write_failures = 0
+        self._last_failure: float | None = None
         if url.startswith("sqlite"):
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 10})
+            self.engine: Engine = create_engine(url, connect_args={"timeout": LOCK_WAIT_S})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -185,6 +197,27 @@ class Store:
                     conn.execute(text(statement))
             if current < len(MIGRATIONS):
                 conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
+
+    # --- health -------------------------------------------------------------------------------------
+
+    def failed(self, what: str, exc: Exception) -> None:
+        """Count and log a storage failure (type only: messages can hold row values)."""
+        self.write_failures += 1
+        self._last_failure = time.monotonic()
+        log.error("storage failure", extra={"operation": what, "error": type(exc).__name__})
+
+    @property
+    def degraded(self) -> bool:
+        return self._last_failure is not None and time.monotonic() - self._last_failure < DEGRADED_FOR_S
+
+    def readable(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            self.failed("read check", exc)
+            return False
+        return True
 
     # --- writing ------------------------------------------------------------------------------------
 

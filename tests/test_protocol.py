@@ -61,7 +61,7 @@ def test_a_patient_with_nothing_to_advise_gets_an_empty_cards_array(client):
 
 
 def test_healthz_answers_ok(client):
-    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/healthz").get_json() == {"status": "ok", "storage": "ok"}
 
 
 # --- request errors -----------------------------------------------------------------------------------

@@ -79,3 +79,25 @@ def test_junk_anywhere_in_feedback_is_never_a_server_error(client):
             body = json.dumps(_replace(valid, path, junk))
             response = client.post("/cds-services/lbp-order-sign/feedback", data=body, content_type="application/json")
             assert response.status_code < 500, (path, junk, response.get_data(as_text=True)[:300])
+
+
+def test_a_lone_surrogate_in_the_request_is_a_400_not_a_500(client):
+    from .conftest import hook_request
+
+    body = json.dumps(hook_request("order-sign", "lbp-acute", drafts="lumbar-mri")).replace(
+        '"hookInstance": "', '"hookInstance": "\\ud800', 1
+    )
+    response = client.post("/cds-services/lbp-order-sign", data=body, content_type="application/json")
+    assert response.status_code == 400 and "surrogate" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_a_body_nested_ten_thousand_deep_is_a_400(client):
+    body = "[" * 10_000 + "]" * 10_000
+    response = client.post("/cds-services/lbp-order-sign", data=body, content_type="application/json")
+    assert response.status_code == 400 and "nested" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_an_outcome_timestamp_outside_the_storable_range_is_a_400(client):
+    item = {"card": "c", "outcome": "overridden", "outcomeTimestamp": "0001-01-01T00:00:00+05:00"}
+    response = client.post("/cds-services/lbp-order-sign/feedback", json={"feedback": [item]})
+    assert response.status_code == 400 and "outcomeTimestamp" in response.get_json()["issue"][0]["diagnostics"]
