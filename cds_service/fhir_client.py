@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import orjson
 import requests
 
 from .record import as_list
@@ -176,7 +177,7 @@ def _json_or_raise(response: requests.Response) -> dict[str, Any]:
     if status >= 400:
         raise FhirAccessError(f"the FHIR server failed (HTTP {status})", status=status)
     try:
-        body = response.json()
+        body = orjson.loads(response.content)
     except ValueError as exc:
         raise FhirAccessError("the FHIR server sent a response that is not JSON", status=status) from exc
     if not isinstance(body, dict):
