@@ -1,5 +1,6 @@
-"""The floor: the least any CDS service served this way can cost. It parses the request body as JSON
-(the same library the service uses) and returns a constant answer of a typical card's size."""
+"""The floor: the least any CDS service served this way can cost. It parses the request body as JSON with
+the parser the service uses (orjson; FLOOR_PARSER=stdlib for the standard library, the second reference
+line) and returns a constant answer of a typical card's size."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import orjson
 from flask import Flask, Response, request
 
 app = Flask(__name__)
@@ -17,9 +19,12 @@ _ANSWER = (
 )
 
 
+_PARSE = json.loads if os.environ.get("FLOOR_PARSER") == "stdlib" else orjson.loads
+
+
 @app.post("/cds-services/<service_id>")
 def answer(service_id: str) -> Response:
-    json.loads(request.get_data())
+    _PARSE(request.get_data())
     return Response(_ANSWER, mimetype="application/json")
 
 

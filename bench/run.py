@@ -2,7 +2,11 @@
 
 Prints a table; never fails on timing (targets are in the issue and the README, not asserted here).
 Workloads: W1 typical order-sign with full prefetch; W2 a large record with full prefetch; W3 no prefetch
-against the real local FHIR server with a delay per request; W4 throughput under wrk.
+against the real local FHIR server with a delay per request; W4 throughput under wrk; W5 history: 10,000
+calls on one encounter and patient, feedback on some, first against last 2,000; W6 cold: 300 distinct
+W1-shaped patients in rotation; MIN: the sandbox's minimal order-select shape, with and without an
+encounterId. Floors: the same Flask/gunicorn answering a constant card after parsing with orjson (the
+service's parser, the floor ratios use) and with the standard library (a second reference line).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -31,6 +36,7 @@ from cds_service.readiness import NotReady, wait_until_ready
 
 from . import workloads
 
+n5, n6 = 10_000, 600  # W5 calls, W6 calls (set by --quick)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVICE_PATH = "/cds-services/lbp-order-sign"
 
@@ -166,6 +172,10 @@ def measure(
     }
     results: dict[str, dict] = {}
     answer = tmp / "answer.json"
+    minimal = {}
+    for name, encounter in (("MIN", None), ("MIN+enc", "enc-min")):
+        minimal[name] = tmp / f"{name}.json"
+        workloads.write(minimal[name], workloads.minimal_order_select(encounter))
     with server(gunicorn_command("127.0.0.1", service_port, args.workers), service_env, service_port) as svc:
         url = f"http://127.0.0.1:{service_port}{SERVICE_PATH}"
         answer.write_bytes(
@@ -175,6 +185,12 @@ def measure(
         results["W2 service"] = sequential(url, w2.read_bytes(), n2, svc.pid)
         results["W3 service"], results["W3 chain"] = no_prefetch(url, w3.read_bytes(), n3, fhir)
         results["W4 service"] = wrk(url, w1, load_s, 16) or {}
+        results["W6 service"] = rotation(url, workloads.cold_bodies(300), n6, svc.pid)
+        select_url = f"http://127.0.0.1:{service_port}/cds-services/lbp-order-select"
+        for name, path in minimal.items():
+            results[f"{name} service"] = sequential(select_url, path.read_bytes(), n1, svc.pid)
+            results[f"{name} wrk"] = wrk(select_url, path, load_s, 16) or {}
+        results["W5 first"], results["W5 last"] = history(url, w1.read_bytes(), n5, svc.pid)
     floor_cmd = [
         sys.executable,
         "-m",
@@ -190,7 +206,64 @@ def measure(
         results["W1 floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
         results["W2 floor"] = sequential(url, w2.read_bytes(), n2, flr.pid)
         results["W4 floor"] = wrk(url, w1, load_s, 16) or {}
+        results["MIN floor"] = sequential(url, minimal["MIN"].read_bytes(), n1, flr.pid)
+    stdlib_port = free_port()
+    stdlib_cmd = [*floor_cmd[:4], f"127.0.0.1:{stdlib_port}", *floor_cmd[5:]]
+    with server(stdlib_cmd, {"FLOOR_ANSWER_FILE": str(answer), "FLOOR_PARSER": "stdlib"}, stdlib_port) as flr:
+        url = f"http://127.0.0.1:{stdlib_port}{SERVICE_PATH}"
+        results["W1 stdlib floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
+        results["W2 stdlib floor"] = sequential(url, w2.read_bytes(), n2, flr.pid)
     return results
+
+
+def rotation(url: str, bodies: list[bytes], n: int, master: int) -> dict[str, float]:
+    """Like `sequential`, over distinct bodies in turn (W6: no cache can help)."""
+    session = requests.Session()
+    headers = {"Content-Type": "application/json"}
+    pids = workers(master)
+    cpu_before = cpu_seconds(pids)
+    latencies = []
+    started = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        response = session.post(url, data=bodies[i % len(bodies)], headers=headers, timeout=30)
+        latencies.append((time.perf_counter() - t) * 1000)
+        assert response.status_code == 200, response.text[:300]
+    elapsed = time.perf_counter() - started
+    return {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
+            "rps": n / elapsed, "cpu_ms": (cpu_seconds(pids) - cpu_before) / n * 1000, "rss_mb": peak_rss_mb(pids)}  # fmt: skip
+
+
+def history(url: str, body: bytes, n: int, master: int) -> tuple[dict[str, float], dict[str, float]]:
+    """W5: `n` calls on one encounter and patient (the draft order varies over 50 ids), feedback on every
+    100th card; the throughput and CPU of the first and of the last fifth, to show whether cost grows."""
+    session = requests.Session()
+    template = json.loads(body)
+    template["context"]["encounterId"] = "enc-history"
+    feedback_url = url + "/feedback"
+    pids = workers(master)
+    fifth = max(1, n // 5)
+    marks: dict[str, dict[str, float]] = {}
+    for i in range(n):
+        if i in (0, n - fifth):
+            start, cpu = time.perf_counter(), cpu_seconds(pids)
+        template["context"]["draftOrders"]["entry"][0]["resource"]["id"] = f"mri-{i % 50}"
+        response = session.post(
+            url, data=json.dumps(template), headers={"Content-Type": "application/json"}, timeout=30
+        )
+        assert response.status_code == 200, response.text[:300]
+        cards = response.json()["cards"]
+        if i % 100 == 0 and cards:
+            item = {"card": cards[0]["uuid"], "outcome": "overridden",
+                    "outcomeTimestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}  # fmt: skip
+            session.post(feedback_url, json={"feedback": [item]}, timeout=30)
+        if i in (fifth - 1, n - 1):
+            calls = fifth
+            marks["first" if i == fifth - 1 else "last"] = {
+                "rps": calls / (time.perf_counter() - start),
+                "cpu_ms": (cpu_seconds(pids) - cpu) / calls * 1000,
+            }
+    return marks["first"], marks["last"]
 
 
 def main() -> int:
@@ -199,6 +272,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     n1, n2, n3, load_s = (60, 8, 5, 3) if args.quick else (400, 40, 20, 15)
+    global n5, n6
+    n5, n6 = (500, 60) if args.quick else (10_000, 600)
     ensure_wrk()
 
     tmp = Path(tempfile.mkdtemp(prefix="cds-bench-"))
@@ -281,6 +356,34 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
         f"slowest chain p50 {chain['chain_p50']:.0f} ms (one after another they would take {chain['serial_p50']:.0f} ms); "
         f"end to end / slowest chain: p50 {chain['ratio_p50']:.2f}x, worst {chain['ratio_max']:.2f}x",
     ]
+    lines += ["", "Against the fast floor (orjson) and the standard-library floor, measured in this run:"]
+    for w in ("W1", "W2"):
+        fast, slow = r[f"{w} floor"], r[f"{w} stdlib floor"]
+        lines.append(
+            f"{w}: service {r[f'{w} service']['cpu_ms']:.2f} ms CPU/req; orjson floor {fast['cpu_ms']:.2f} "
+            f"({ratio(r[f'{w} service']['cpu_ms'], fast['cpu_ms'])}); stdlib floor {slow['cpu_ms']:.2f} "
+            f"({ratio(r[f'{w} service']['cpu_ms'], slow['cpu_ms'])}); target <= 2x the orjson floor"
+        )
+    w6 = r["W6 service"]
+    lines.append(
+        f"W6 cold (300 distinct patients): {w6['cpu_ms']:.2f} ms CPU/req, p50 {w6['p50']:.2f} ms, p99 {w6['p99']:.2f} ms, "
+        f"{w6['rps']:.0f} req/s; vs orjson floor (W1 body) {ratio(w6['cpu_ms'], r['W1 floor']['cpu_ms'])}; target <= 2x"
+    )
+    for name in ("MIN", "MIN+enc"):
+        m, load = r[f"{name} service"], r.get(f"{name} wrk") or {}
+        lines.append(
+            f"{name:<8} minimal order-select (1.5 KB{', encounterId' if name.endswith('enc') else ''}): "
+            f"{m['cpu_ms']:.2f} ms CPU/req (target <= 0.7), floor {r['MIN floor']['cpu_ms']:.2f}"
+            f" ({ratio(m['cpu_ms'], r['MIN floor']['cpu_ms'])}); 16 connections: {load.get('rps', 0):.0f} req/s, "
+            f"p99 {load.get('p99', 0):.1f} ms (target < 15)"
+        )
+    first, last = r["W5 first"], r["W5 last"]
+    lines.append(
+        f"W5 history (one encounter, {n5} calls): first fifth {first['rps']:.0f} req/s, {first['cpu_ms']:.2f} ms CPU/req; "
+        f"last fifth {last['rps']:.0f} req/s, {last['cpu_ms']:.2f} ms CPU/req "
+        f"(last/first throughput {last['rps'] / first['rps']:.2f}; target >= 0.90)"
+    )
+    lines.append("")
     for who in ("service", "floor"):
         m = r.get(f"W4 {who}") or {}
         if m:

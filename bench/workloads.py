@@ -120,3 +120,46 @@ def write(path: Path, body: dict[str, Any]) -> int:
     text = json.dumps(body)
     path.write_text(text)
     return len(text)
+
+
+def cold_bodies(count: int) -> list[bytes]:
+    """`count` W1-shaped requests, each for a different patient with its own values: no validation verdict
+    can be reused from one to the next (W6)."""
+    out = []
+    for n in range(count):
+        rng = random.Random(1000 + n)
+        base = list(resources(load_bundle(DEFAULT_DIR / f"{PATIENT}.json")))
+        body = hook_body(base + _history(rng, conditions=8, observations=30, medications=8, services=4))
+        text = json.dumps(body).replace(PATIENT, f"{PATIENT}-{n}")
+        out.append(text.encode())
+    return out
+
+
+def minimal_order_select(encounter: str | None) -> dict[str, Any]:
+    """The shape of the CDS Hooks sandbox's PAMA request: an order-select for a lumbar MRI with a minimal
+    prefetch (patient and one back pain condition), about 1.5 KB; with or without an encounterId."""
+    patient = {"resourceType": "Patient", "id": "p-min", "birthDate": "1980-01-01", "gender": "female"}
+    condition = {"resourceType": "Condition", "id": "c-min", "subject": {"reference": "Patient/p-min"},
+                 "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                 "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.50"}]},
+                 "onsetDateTime": (datetime.now(UTC) - timedelta(days=10)).isoformat()}  # fmt: skip
+    order = {"resourceType": "ServiceRequest", "id": "mri-1", "status": "draft", "intent": "plan",
+             "subject": {"reference": "Patient/p-min"},
+             "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}]}}  # fmt: skip
+    context: dict[str, Any] = {"userId": "Practitioner/min", "patientId": "p-min", "selections": ["ServiceRequest/mri-1"],
+                               "draftOrders": _bundle([order])}  # fmt: skip
+    if encounter:
+        context["encounterId"] = encounter
+    empty = _bundle([])
+    return {
+        "hook": "order-select",
+        "hookInstance": "7d0f8a2e-0b7e-4d4e-8f1c-5e2b6a9d1c33",
+        "context": context,
+        "prefetch": {
+            "patient": patient,
+            "conditions": _bundle([condition]),
+            "observations": empty,
+            "medicationRequests": empty,
+            "allergyIntolerances": empty,
+        },
+    }

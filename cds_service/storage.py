@@ -22,6 +22,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -33,6 +34,8 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,24 @@ feedback = Table(
     Column("received_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
+# The memory of one encounter, kept compact: one row per (rule, target, fingerprint) shown, and whether it was
+# answered. Maintained when cards are logged and when feedback arrives, so the per-call read is bounded by the
+# distinct cards of the encounter, not by how many times they were logged (issue 17: cost per call that grew
+# with each call on the same encounter).
+encounter_memory = Table(
+    "encounter_memory",
+    metadata,
+    Column("encounter_id", String(128), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("target_ref", String(256), nullable=False),  # "" when the card has no target
+    Column("target_fingerprint", String(64), nullable=False),
+    Column("answered", Boolean, nullable=False, default=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("encounter_id", "rule", "target_ref", "target_fingerprint"),
+)
+
+MEMORY_KEYS = ("encounter_id", "rule", "target_ref", "target_fingerprint")
+
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
 # The hot-path queries run on every hook call: built once, so each call only binds parameters
@@ -90,11 +111,12 @@ OVERRIDES_SINCE = select(feedback.c.rule, feedback.c.reason_code, feedback.c.tar
     feedback.c.reason_code.is_not(None),
     feedback.c.outcome_timestamp >= bindparam("since"),
 )
-ENCOUNTER_HISTORY = (
-    select(cards.c.rule, cards.c.target_ref, cards.c.target_fingerprint, feedback.c.card_uuid.is_not(None))
-    .select_from(cards.outerjoin(feedback, feedback.c.card_uuid == cards.c.uuid))
-    .where(cards.c.encounter_id == bindparam("encounter_id"), cards.c.suppressed_because.is_(None))
-)
+ENCOUNTER_HISTORY = select(
+    encounter_memory.c.rule,
+    encounter_memory.c.target_ref,
+    encounter_memory.c.target_fingerprint,
+    encounter_memory.c.answered,
+).where(encounter_memory.c.encounter_id == bindparam("encounter_id"))
 INSERT_CARDS = insert(cards)
 
 # Each migration takes the schema from version i to i+1; append, never edit.
@@ -103,6 +125,15 @@ MIGRATIONS: list[Sequence[str] | None] = [
     # v2: overrides are remembered per target (the order and dose), not per rule and patient. Feedback stored
     # before v2 has no fingerprint and so holds back nothing: the safe direction.
     ["ALTER TABLE feedback ADD COLUMN target_fingerprint VARCHAR(64)"],
+    # v3: the compact encounter memory (created by create_all), filled from what v2 logged.
+    [
+        "INSERT INTO encounter_memory (encounter_id, rule, target_ref, target_fingerprint, answered, updated_at) "
+        "SELECT c.encounter_id, c.rule, COALESCE(c.target_ref, ''), COALESCE(c.target_fingerprint, ''), "
+        "MAX(CASE WHEN f.card_uuid IS NULL THEN 0 ELSE 1 END) = 1, MAX(c.created_at) "
+        "FROM card_log c LEFT JOIN feedback f ON f.card_uuid = c.uuid "
+        "WHERE c.encounter_id IS NOT NULL AND c.suppressed_because IS NULL "
+        "GROUP BY c.encounter_id, c.rule, COALESCE(c.target_ref, ''), COALESCE(c.target_fingerprint, '')"
+    ],
 ]
 
 
@@ -222,10 +253,37 @@ class Store:
     # --- writing ------------------------------------------------------------------------------------
 
     def log_cards(self, records: Iterable[CardRecord], now: datetime) -> None:
+        records = list(records)
         rows = [{**r.__dict__, "evidence": list(r.evidence), "created_at": now} for r in records]
+        memory = {
+            (r.encounter_id, r.rule, r.target_ref or "", r.target_fingerprint or ""): r
+            for r in records
+            if r.encounter_id and r.suppressed_because is None
+        }
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(INSERT_CARDS, rows)
+                if memory:
+                    conn.execute(
+                        self._insert_ignore(encounter_memory),
+                        [
+                            {
+                                "encounter_id": e,
+                                "rule": rule,
+                                "target_ref": t,
+                                "target_fingerprint": fp,
+                                "answered": False,
+                                "updated_at": now,
+                            }
+                            for e, rule, t, fp in memory
+                        ],
+                    )
+
+    def _insert_ignore(self, table: Table) -> Any:
+        """INSERT that leaves an existing row alone (a card logged again on the same encounter)."""
+        if self.engine.dialect.name == "postgresql":
+            return postgresql_insert(table).on_conflict_do_nothing()
+        return sqlite_insert(table).on_conflict_do_nothing()
 
     def add_feedback(self, service_id: str, items: Sequence[FeedbackRecord], now: datetime) -> list[bool]:
         """Store every item in one transaction before answering; returns, per item, whether its card is known."""
@@ -254,6 +312,20 @@ class Store:
                 for i in items
             ]
             conn.execute(insert(feedback), rows)
+            answered = select(cards.c.encounter_id, cards.c.rule, cards.c.target_ref, cards.c.target_fingerprint).where(
+                cards.c.uuid.in_(list(known)), cards.c.encounter_id.is_not(None)
+            )
+            for encounter, rule, target, fingerprint in conn.execute(answered) if known else ():
+                conn.execute(
+                    encounter_memory.update()
+                    .where(
+                        encounter_memory.c.encounter_id == encounter,
+                        encounter_memory.c.rule == rule,
+                        encounter_memory.c.target_ref == (target or ""),
+                        encounter_memory.c.target_fingerprint == (fingerprint or ""),
+                    )
+                    .values(answered=True, updated_at=now)
+                )
         return [i.card_uuid in known for i in items]
 
     # --- memory -------------------------------------------------------------------------------------
@@ -275,7 +347,7 @@ class Store:
             ):
                 shown.add(rule)
                 if has_feedback:
-                    answered.add((rule, target, fingerprint))
+                    answered.add((rule, target or None, fingerprint or None))
         return EncounterHistory(frozenset(shown), frozenset(answered))
 
     # --- reporting and retention ---------------------------------------------------------------------
@@ -332,6 +404,7 @@ class Store:
         with self.engine.begin() as conn:
             f = conn.execute(feedback.delete().where(feedback.c.received_at < older_than)).rowcount
             c = conn.execute(cards.delete().where(cards.c.created_at < older_than)).rowcount
+            conn.execute(encounter_memory.delete().where(encounter_memory.c.updated_at < older_than))
         return c, f
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cds_service.app import create_app
-from cds_service.storage import Store
+from cds_service.storage import MIGRATIONS, CardRecord, FeedbackRecord, Store
 
 from .cards_view import card_view
 from .conftest import dev_settings, hook_request
@@ -320,7 +320,7 @@ def test_a_v1_database_gains_the_feedback_target_fingerprint_column_in_place(tmp
     with upgraded.engine.connect() as conn:
         columns = {c["name"] for c in sqlalchemy.inspect(conn).get_columns("feedback")}
         version = conn.execute(sqlalchemy.text("SELECT max(version) FROM schema_version")).scalar()
-    assert "target_fingerprint" in columns and version == 2
+    assert "target_fingerprint" in columns and version == len(MIGRATIONS)
 
 
 def test_memory_json_says_what_every_suppressing_reason_holds_back() -> None:
@@ -342,3 +342,22 @@ def test_the_request_log_line_names_the_rules_held_back_and_why(client, caplog):
         assert imaging_cards(client, encounter="enc-2") == []
     line = [r for r in caplog.records if r.getMessage() == "request" and r.path == SIGN][-1]
     assert line.held_back[0]["rule"] == "lbp-imaging-no-red-flag" and "beyond-six-weeks" in line.held_back[0]["why"]
+
+
+def test_a_v2_database_gets_its_encounter_memory_from_what_it_logged(tmp_path):
+    """Upgrading from v2 fills the compact encounter memory from the card log and feedback already stored."""
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path / 'v2.sqlite3'}"
+    store = Store(url)
+    now = datetime.now(UTC)
+    card = CardRecord("u1", "lbp-order-sign", "order-sign", "h1", "lbp-imaging-no-red-flag", "warning", "p1", "enc-9",
+                      "ServiceRequest/mri", "fp1", ("ServiceRequest/mri",), None)  # fmt: skip
+    store.log_cards([card, CardRecord(**{**card.__dict__, "uuid": "u2"})], now)
+    store.add_feedback("lbp-order-sign", [FeedbackRecord("u1", "overridden", (), None, None, None, now)], now)
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("DROP TABLE encounter_memory"))
+        conn.execute(sqlalchemy.text("UPDATE schema_version SET version = 2"))
+    history = Store(url).encounter_history("enc-9")
+    assert history.shown_rules == {"lbp-imaging-no-red-flag"}
+    assert history.answered == {("lbp-imaging-no-red-flag", "ServiceRequest/mri", "fp1")}
