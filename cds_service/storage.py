@@ -172,7 +172,8 @@ class FeedbackRecord:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL below may have to wait for a lock
+    # First: switching to WAL below may have to wait for a lock; bounded like every other wait (LOCK_WAIT_S).
+    cursor.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_S * 1000)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
     cursor.close()
