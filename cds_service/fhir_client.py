@@ -6,6 +6,11 @@ only for idempotent GETs that failed to connect or were told to come back later 
 ``Retry-After``). Redirects are never followed: a FHIR server that redirects elsewhere could send the
 EHR's token to a host nobody allowed.
 
+Every call carries the hook call's deadline (a ``time.monotonic()`` instant): each request gets the
+remaining budget as its timeouts, its body is read in chunks with the deadline and a size bound checked
+after each, and retries happen only within the budget. A server that drips one byte a second, stalls its
+headers, or floods a gigabyte cannot hold the answer past the deadline or the worker's memory past the bound.
+
 Failures are raised as ``FhirAccessError`` with a reason that is safe to show to the caller: it never
 contains the token or a response body.
 """
@@ -76,40 +81,69 @@ class FhirClient:
         self.settings = settings
         self.session = session or _new_session(settings.fhir_concurrency)
 
-    def read_json(self, url: str, token: str | None) -> dict[str, Any]:
-        """GET one URL and return its JSON object, retrying only where that is safe."""
+    def read_json(self, url: str, token: str | None, deadline: float | None = None) -> dict[str, Any]:
+        """GET one URL and return its JSON object, retrying only where that is safe and the budget allows."""
         headers = {"Accept": FHIR_JSON}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        timeout = (self.settings.fhir_connect_timeout_s, self.settings.fhir_read_timeout_s)
+        deadline = deadline if deadline is not None else time.monotonic() + self.settings.hook_deadline_s
         attempt = 0
         while True:
+            left = _left(deadline)
+            timeout = (min(self.settings.fhir_connect_timeout_s, left), min(self.settings.fhir_read_timeout_s, left))
             try:
-                response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False)
+                response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False, stream=True)
             except requests.Timeout as exc:
                 # A read timeout means the server is slow, not absent: retrying would only double the wait.
                 raise FhirAccessError("the FHIR server did not answer in time") from exc
             except requests.ConnectionError as exc:
-                if attempt < self.settings.fhir_retries:
+                backoff = 0.05 * 2 ** (attempt + 1)
+                if attempt < self.settings.fhir_retries and backoff < deadline - time.monotonic():
                     attempt += 1
-                    time.sleep(0.05 * 2**attempt)
+                    time.sleep(backoff)
                     continue
                 raise FhirAccessError("the FHIR server could not be reached") from exc
             if response.status_code in RETRYABLE_STATUSES and attempt < self.settings.fhir_retries:
                 wait = _retry_after(response.headers.get("Retry-After"))
-                if wait is not None and wait <= self.settings.fhir_max_retry_after_s:
+                if wait is not None and wait <= self.settings.fhir_max_retry_after_s and wait < _left(deadline):
+                    response.close()
                     attempt += 1
                     time.sleep(wait)
                     continue
-            return _json_or_raise(response)
+            with response:
+                content = self._read_body(response, deadline)
+            return _json_or_raise(response, content)
 
-    def search(self, base: str, query: str, token: str | None) -> SearchResult:
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+        """The body, read in chunks: the deadline and the size bound (decompressed) are checked after each."""
+        limit = self.settings.fhir_max_response_bytes
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise FhirAccessError(f"the FHIR server's answer is larger than {limit} bytes")
+                if time.monotonic() > deadline:
+                    raise FhirAccessError("the FHIR server did not answer in time")
+                chunks.append(chunk)
+        except (requests.RequestException, OSError) as exc:
+            raise FhirAccessError("the FHIR server did not answer in time") from exc
+        return b"".join(chunks)
+
+    def search(self, base: str, query: str, token: str | None, deadline: float | None = None) -> SearchResult:
         """Run a search (``Type?params``) and follow ``next`` links within the configured bounds."""
         url = urljoin(base + "/", query)
-        return self.follow(base, self.read_json(url, token), token, requests_made=1)
+        return self.follow(base, self.read_json(url, token, deadline), token, requests_made=1, deadline=deadline)
 
     def follow(
-        self, base: str, bundle: Mapping[str, Any], token: str | None, *, requests_made: int = 0
+        self,
+        base: str,
+        bundle: Mapping[str, Any],
+        token: str | None,
+        *,
+        requests_made: int = 0,
+        deadline: float | None = None,
     ) -> SearchResult:
         """Collect a searchset's resources, fetching further pages from ``base`` only."""
         resources: list[dict[str, Any]] = []
@@ -142,7 +176,7 @@ class FhirClient:
             if not _has_prefix(next_url, base):
                 # Never send the token to a host the paging link points at but the EHR did not name.
                 raise FhirAccessError("a paging link pointed outside the FHIR server")
-            page = self.read_json(next_url, token)
+            page = self.read_json(next_url, token, deadline)
             pages += 1
             requests_made += 1
         return SearchResult(resources, truncated, requests_made)
@@ -166,7 +200,14 @@ def _retry_after(value: str | None) -> float | None:
         return None  # an HTTP-date: too far away to wait for on a hook call
 
 
-def _json_or_raise(response: requests.Response) -> dict[str, Any]:
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise FhirAccessError("the hook call's time budget for FHIR reading ran out")
+    return left
+
+
+def _json_or_raise(response: requests.Response, content: bytes) -> dict[str, Any]:
     status = response.status_code
     if status in {401, 403}:
         raise FhirAccessError(f"the FHIR server refused access (HTTP {status})", status=status)
@@ -177,7 +218,7 @@ def _json_or_raise(response: requests.Response) -> dict[str, Any]:
     if status >= 400:
         raise FhirAccessError(f"the FHIR server failed (HTTP {status})", status=status)
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(content)
     except ValueError as exc:
         raise FhirAccessError("the FHIR server sent a response that is not JSON", status=status) from exc
     if not isinstance(body, dict):

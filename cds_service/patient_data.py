@@ -12,8 +12,10 @@ Only resources a rule can act on are validated and turned into facts (see ``reco
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +73,7 @@ class PatientDataAssembler:
             # Refuse a disallowed server before anything is sent, whether or not we end up needing it.
             base = check_fhir_server(request.fhir_server, self.settings, allowed_servers)
 
+        deadline = time.monotonic() + self.settings.hook_deadline_s
         raw: dict[str, list[dict[str, Any]]] = {}
         gaps: list[rec.DataGap] = []
         missing: list[Unobtainable] = []
@@ -90,14 +93,21 @@ class PatientDataAssembler:
                 self._unobtainable(key, request.hook, why, missing, gaps)
                 continue
             if needs_paging:
-                jobs[key] = self.executor.submit(self.client.follow, base, value, request.access_token)
+                jobs[key] = self.executor.submit(
+                    self.client.follow, base, value, request.access_token, deadline=deadline
+                )
             else:
                 query = key.render(request.context)
-                jobs[key] = self.executor.submit(self.client.search, base, query, request.access_token)
+                jobs[key] = self.executor.submit(self.client.search, base, query, request.access_token, deadline)
 
         for key, future in jobs.items():
             try:
-                result: SearchResult = future.result()
+                # The hard bound: whatever a server does, this call waits no longer than the budget (plus a
+                # moment for the reader to notice); a reader still blocked is left to end on its own.
+                result: SearchResult = future.result(timeout=max(0.0, deadline - time.monotonic()) + 0.25)
+            except FuturesTimeout:
+                self._unobtainable(key, request.hook, "the FHIR server did not answer in time", missing, gaps)
+                continue
             except FhirAccessError as exc:
                 self._unobtainable(key, request.hook, exc.reason, missing, gaps)
                 continue

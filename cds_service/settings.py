@@ -45,6 +45,10 @@ class Settings:
     fhir_retries: int = 2
     fhir_max_retry_after_s: float = 2.0
     fhir_concurrency: int = 8
+    # One budget per hook call for all FHIR reading (connect, headers, body, retries, pages): when it runs out
+    # the service answers with what it has (cards name what was not checked) or 412 for required data.
+    hook_deadline_s: float = 3.0
+    fhir_max_response_bytes: int = 50 * 1024 * 1024  # per FHIR response, decompressed, checked while reading
 
     # Clinical windows
     fever_lookback_days: int = 14
