@@ -88,6 +88,7 @@ def _verifier(settings: Settings) -> Verifier | None:
         ReplayGuard(settings.replay_db),
         KeySets(timeout_s=settings.fhir_connect_timeout_s, refresh_interval_s=settings.jwks_refresh_interval_s),
         leeway_s=settings.jwt_leeway_s,
+        max_lifetime_s=settings.jwt_max_lifetime_s,
     )
 
 

@@ -59,6 +59,7 @@ class Settings:
     auth_required: bool = True
     trusted_ehrs_file: Path | None = None
     jwt_leeway_s: int = 30
+    jwt_max_lifetime_s: int = 300  # exp - iat; the public CDS Hooks sandbox sends exactly 300
     jwks_refresh_interval_s: float = 60.0
     replay_db: Path = Path(tempfile.gettempdir()) / "cds-lbp-seen-jti.sqlite3"
 

@@ -113,6 +113,16 @@ class KeySets:
         return keyset
 
 
+def _check_key_fits(key: jwt.PyJWK, alg: str) -> None:
+    """The algorithm must match the key's type and, where the key declares one, its `alg` (a PS384 signature
+    is not accepted for a key declared RS384; an RSA key is never read as an EC one)."""
+    if key.key_type != KEY_TYPE_FOR.get(alg[:2]):
+        raise AuthenticationFailed(f"algorithm {alg} does not fit a {key.key_type} key")
+    declared = key.algorithm_name if "alg" in getattr(key, "_jwk_data", {}) else None
+    if declared and declared != alg:
+        raise AuthenticationFailed(f"algorithm {alg} is not the key's declared {declared}")
+
+
 def _find(keyset: jwt.PyJWKSet, kid: str | None) -> jwt.PyJWK | None:
     if kid is None:
         return keyset.keys[0] if len(keyset.keys) == 1 else None
@@ -142,17 +152,30 @@ class ReplayGuard:
         return True
 
 
+# The key type each algorithm family needs: a token cannot choose how its key is read.
+KEY_TYPE_FOR = {"ES": "EC", "RS": "RSA", "PS": "RSA"}
+
+
 class Verifier:
-    def __init__(self, registry: Mapping[str, TrustedEhr], replay: ReplayGuard, keysets: KeySets, leeway_s: int = 30):
+    def __init__(
+        self,
+        registry: Mapping[str, TrustedEhr],
+        replay: ReplayGuard,
+        keysets: KeySets,
+        leeway_s: int = 30,
+        max_lifetime_s: int = 300,
+    ):
         self.registry = registry
         self.replay = replay
         self.keysets = keysets
         self.leeway_s = leeway_s
+        self.max_lifetime_s = max_lifetime_s
 
     def verify(self, authorization: str | None, audience: str) -> Caller:
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 7235)
             raise AuthenticationFailed("no bearer token")
-        token = authorization.removeprefix("Bearer ").strip()
+        token = token.strip()
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -161,14 +184,23 @@ class Verifier:
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
             raise AuthenticationFailed(f"algorithm {alg!r} is not allowed")
+        if "typ" in header and str(header["typ"]).upper() != "JWT":
+            # The spec fixes typ to JWT; the public sandbox leaves it out, so only a wrong value is refused.
+            raise AuthenticationFailed(f"typ {header['typ']!r} is not JWT")
+        for claim in ("exp", "iat"):
+            if claim in unverified and (
+                not isinstance(unverified[claim], int | float) or isinstance(unverified[claim], bool)
+            ):
+                raise AuthenticationFailed(f"{claim} must be a number (NumericDate)")
         ehr = self.registry.get(str(unverified.get("iss")))
         if ehr is None:
             raise AuthenticationFailed(f"issuer {unverified.get('iss')!r} is not registered")
         key = self._key(ehr, header)
+        _check_key_fits(key, alg)
         try:
             claims = jwt.decode(
                 token,
-                key=key,
+                key=key.key,
                 algorithms=[alg],
                 audience=audience,
                 issuer=ehr.iss,
@@ -179,6 +211,8 @@ class Verifier:
             raise AuthenticationFailed(f"token rejected: {type(exc).__name__}: {exc}") from exc
         if claims["iat"] > time.time() + self.leeway_s:
             raise AuthenticationFailed("iat is in the future")
+        if claims["exp"] - claims["iat"] > self.max_lifetime_s:
+            raise AuthenticationFailed(f"token lifetime exceeds {self.max_lifetime_s} s")
         tenant = claims.get("tenant")
         if tenant is not None and tenant not in ehr.tenants:
             raise AuthenticationFailed(f"tenant {tenant!r} is not registered for {ehr.iss}")
@@ -186,7 +220,7 @@ class Verifier:
             raise AuthenticationFailed("jti was already used (replay)")
         return Caller(ehr, claims)
 
-    def _key(self, ehr: TrustedEhr, header: Mapping[str, Any]) -> Any:
+    def _key(self, ehr: TrustedEhr, header: Mapping[str, Any]) -> jwt.PyJWK:
         """Pinned keys first: a registry entry's inline `jwks` or its `jwks_url` verifies a token whose `kid`
         it holds, even when the token also names a `jku` (the public CDS Hooks sandbox always does, and an
         EHR's key set URL may be unreachable from here). The `jku`, when on this issuer's allow-list, is
@@ -200,19 +234,19 @@ class Verifier:
         if pinned is not None:
             return pinned
         if jku is not None:
-            return self.keysets.key(jku, kid).key
+            return self.keysets.key(jku, kid)
         if ehr.jwks is not None or ehr.jwks_url:
             raise AuthenticationFailed(f"no registered key with kid {kid!r}")
         raise AuthenticationFailed("jku missing and no key set registered for this issuer")
 
-    def _pinned(self, ehr: TrustedEhr, kid: str | None, *, fetch_url: bool) -> Any | None:
+    def _pinned(self, ehr: TrustedEhr, kid: str | None, *, fetch_url: bool) -> jwt.PyJWK | None:
         if ehr.jwks is not None:
             found = _find(jwt.PyJWKSet.from_dict(dict(ehr.jwks)), kid)
             if found is not None:
-                return found.key
+                return found
         if ehr.jwks_url and fetch_url:
             try:
-                return self.keysets.key(ehr.jwks_url, kid).key
+                return self.keysets.key(ehr.jwks_url, kid)
             except AuthenticationFailed as exc:
                 log.info("pinned key set did not hold the key", extra={"reason": exc.reason})
         return None

@@ -161,6 +161,11 @@ def _hs256_with_public_key() -> str:
         lambda: token(iat=int(time.time()) + 600),
         lambda: token(tenant="tenant-b"),
         lambda: token(jti=None),
+        lambda: token(EC_KEY, alg="ES384", kid="rsa-1"),  # an EC signature, the kid of an RSA key
+        lambda: token(exp=str(int(time.time()) + 300)),
+        lambda: token(exp=int(time.time()) + 365 * 24 * 3600 * 900),  # valid until the year ~2900
+        lambda: token(RSA_KEY, alg="PS384", kid="rsa-1"),  # the key is declared RS384
+        lambda: token(headers={"typ": "at+jwt"}),
     ],
     ids=[
         "no token",
@@ -175,6 +180,11 @@ def _hs256_with_public_key() -> str:
         "iat in the future",
         "wrong tenant",
         "no jti",
+        "alg does not fit the key type",
+        "exp as a string",
+        "lifetime over the maximum",
+        "PS384 for a key declared RS384",
+        "typ not JWT",
     ],
 )
 def test_untrusted_tokens_are_refused_with_401(secure_app, make):
@@ -297,3 +307,12 @@ def test_an_unknown_kid_with_an_allowed_jku_is_fetched_from_the_jku(sandbox_app)
     signed = jwt.encode(claims, rotated, algorithm="ES384", headers={"kid": "next-key", "jku": SANDBOX_JKU})
     assert call(sandbox_app, signed).status_code == 200
     assert len(responses.calls) == 1
+
+
+def test_the_bearer_scheme_is_case_insensitive(secure_app):
+    response = secure_app.test_client().post(
+        SERVICE,
+        json=hook_request("order-sign", "lbp-acute", drafts="lumbar-mri"),
+        headers={"Authorization": f"bearer {token()}"},
+    )
+    assert response.status_code == 200
