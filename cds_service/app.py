@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,6 +25,7 @@ from .memory import Memory, MemoryPolicy
 from .patient_data import DataUnavailable, PatientDataAssembler
 from .protocol import ProtocolError, load_services, parse_hook_request
 from .rules.knowledge import knowledge
+from .rules.registry import knowledge_problems
 from .rules.selection import selector_for
 from .settings import Settings
 from .storage import Store, utcnow
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     selector = selector_for(kb, settings.fever_lookback_days)
     assembler = PatientDataAssembler(settings, FhirClient(settings), executor, selector)
     validate_order_templates()
+    check_knowledge()
     store = Store(settings.database_url)
     memory = Memory(store, MemoryPolicy.load(settings.suppression_days)) if settings.memory_enabled else None
     app.extensions["cds"] = {
@@ -90,6 +94,16 @@ def _verifier(settings: Settings) -> Verifier | None:
         leeway_s=settings.jwt_leeway_s,
         max_lifetime_s=settings.jwt_max_lifetime_s,
     )
+
+
+def check_knowledge() -> None:
+    """Refuse to start when the knowledge files and the rules disagree (an unknown rule id, reason or citation)."""
+    base = Path(__file__).parent / "knowledge"
+    files = {name: json.loads((base / f"{name}.json").read_text()) for name in
+             ("cards", "citations", "override_reasons", "memory", "low_value")}  # fmt: skip
+    problems = knowledge_problems(**files)
+    if problems:
+        raise RuntimeError("the knowledge files do not fit the rules: " + "; ".join(problems))
 
 
 def _cds() -> dict[str, Any]:
@@ -217,7 +231,7 @@ class FastJson(DefaultJSONProvider):
 
     def response(self, *args: Any, **kwargs: Any) -> Any:
         obj = args[0] if len(args) == 1 else (args or kwargs)
-        return self._app.response_class(orjson.dumps(obj, default=str), mimetype=self.mimetype)
+        return self._app.response_class(orjson.dumps(obj, default=str), mimetype=self.mimetype)  # type: ignore[arg-type]
 
 
 def _register_http_behaviour(app: Flask, settings: Settings) -> None:

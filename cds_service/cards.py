@@ -91,6 +91,7 @@ def _suggestion(spec: Mapping[str, Any], finding: Finding, ctx: CardContext, fie
     target = finding.target
     # Changing or withdrawing an order is only offered for a draft of this ordering session, with an id.
     editable = target is not None and target.is_draft and ctx.hook != "patient-view" and not target.ref.endswith("/")
+    action: dict[str, Any]
     if spec.get("delete_target") or spec.get("update_target"):
         if not editable or target is None:
             return None
@@ -157,8 +158,11 @@ def validate_order_templates() -> None:
             priority="stat",
             reasonReference=[{"reference": "Condition/example"}],
         )
+        model = model_for(sample["resourceType"])
+        if model is None:
+            raise RuntimeError(f"order template {name!r} in cards.json has a resource type this service cannot read")
         try:
-            model_for(sample["resourceType"]).model_validate(sample)
+            model.model_validate(sample)
         except ValueError as exc:
             raise RuntimeError(f"order template {name!r} in cards.json is not valid FHIR: {exc}") from exc
 

@@ -79,10 +79,11 @@ class PatientDataAssembler:
         missing: list[Unobtainable] = []
         jobs = {}
         for key in service.prefetch:
-            value = request.prefetch.get(key.name)
-            needs_paging = _usable_prefetch(value) and value.get("resourceType") == "Bundle" and _has_next(value)
-            if _usable_prefetch(value) and not needs_paging:
-                raw[key.name] = list(rec.iter_resources(value))
+            found = request.prefetch.get(key.name)
+            value: Mapping[str, Any] = found if isinstance(found, Mapping) and _usable_prefetch(found) else {}
+            needs_paging = value.get("resourceType") == "Bundle" and _has_next(value)
+            if value and not needs_paging:
+                raw[key.name] = [dict(r) for r in rec.iter_resources(value)]
                 continue
             if base is None:
                 why = (

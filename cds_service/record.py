@@ -451,8 +451,10 @@ def order_fact(resource: Mapping[str, Any], *, is_draft: bool) -> OrderFact:
 
 
 def _dose(dosage: Mapping[str, Any]) -> DoseFact:
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
-    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
+    timing_value = dosage.get("timing")
+    timing: Mapping[str, Any] = timing_value if isinstance(timing_value, Mapping) else {}
+    repeat_value = timing.get("repeat")
+    repeat: Mapping[str, Any] = repeat_value if isinstance(repeat_value, Mapping) else {}
     low = high = None
     for dose_and_rate in as_list(dosage.get("doseAndRate")):
         if not isinstance(dose_and_rate, Mapping):

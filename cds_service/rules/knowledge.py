@@ -293,7 +293,7 @@ def knowledge() -> Knowledge:
         ibuprofen=IbuprofenLimits(
             valueset=sets[ibuprofen["valueset"]],
             max_daily_mg=float(ibuprofen["max_daily_mg"]),
-            strength_mg={tuple(k.split("|", 1)): float(v) for k, v in ibuprofen["strength_mg"].items()},  # type: ignore[misc]
+            strength_mg={tuple(k.split("|", 1)): float(v) for k, v in ibuprofen["strength_mg"].items()},
         ),
         nsaid_names=tuple(medicines["nsaid"]["names"]),
         second_line_names=tuple(medicines["second_line"]["names"]),

@@ -261,7 +261,7 @@ def _steroid_course(
             counted.append(med)
     if total < threshold_days or not counted:
         return []
-    first = min(m.authored for m in counted if m.authored).date().isoformat()  # type: ignore[type-var]
+    first = min(m.authored for m in counted if m.authored).date().isoformat()
     description = (
         f"{counted[0].medication.label()}: {len(counted)} order(s) since {first}, "
         f"about {total:.0f} days of systemic steroid in the past year"

@@ -1,0 +1,66 @@
+"""Every rule the engine can fire, by its stable id, and a start-up check that the knowledge agrees.
+
+A rule id is written in its module, in cards.json, in memory.json and in the scenarios. A typo there used to
+be a KeyError (a 500) the first time the rule fired; now the service refuses to start and says which id
+and file disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import bed_rest, engine, first_line, imaging, inflammatory, low_value, medicines, review, stratified_care
+
+RULE_IDS = frozenset(
+    {
+        engine.RED_FLAG_RULE,
+        engine.ORDER_NOT_CHECKED_RULE,
+        imaging.RULE,
+        bed_rest.RULE,
+        low_value.RULE,
+        medicines.DOSE_RULE,
+        medicines.DOSE_UNKNOWN_RULE,
+        medicines.OPIOID_RULE,
+        inflammatory.RULE,
+        stratified_care.SCREEN_RULE,
+        stratified_care.RISK_RULE,
+        review.RULE,
+        first_line.RULE,
+    }
+)
+
+
+def knowledge_problems(
+    cards: Mapping[str, Any],
+    citations: Mapping[str, Any],
+    override_reasons: Mapping[str, Any],
+    memory: Mapping[str, Any],
+    low_value: Mapping[str, Any],
+) -> list[str]:
+    """What in the knowledge files does not fit the rules (empty when all agree)."""
+    problems = []
+    templates = set(cards["rules"])
+    problems += [f"rule {r!r} has no card template in cards.json" for r in sorted(RULE_IDS - templates)]
+    problems += [f"cards.json has a template for unknown rule {r!r}" for r in sorted(templates - RULE_IDS)]
+    for rule, spec in cards["rules"].items():
+        if spec.get("citation") not in citations:
+            problems.append(f"cards.json rule {rule!r} cites unknown source {spec.get('citation')!r}")
+        for reason in spec.get("override_reasons", []):
+            if reason not in override_reasons["reasons"]:
+                problems.append(f"cards.json rule {rule!r} offers unknown override reason {reason!r}")
+    for rule, reasons in memory["suppressing_reasons"].items():
+        if rule not in RULE_IDS:
+            problems.append(f"memory.json names unknown rule {rule!r}")
+            continue
+        offered = set(cards["rules"].get(rule, {}).get("override_reasons", []))
+        problems += [f"memory.json: {rule!r} is never offered reason {r!r}" for r in reasons if r not in offered]
+    problems += [
+        f"memory.json once_per_encounter names unknown rule {r!r}"
+        for r in memory["once_per_encounter"]
+        if r not in RULE_IDS
+    ]
+    for item in low_value["interventions"]:
+        if item.get("citation") not in citations:
+            problems.append(f"low_value.json {item['id']!r} cites unknown source {item.get('citation')!r}")
+    return problems

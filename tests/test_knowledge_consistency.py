@@ -1,0 +1,56 @@
+"""The knowledge files and the rules agree, checked at start-up: an unknown rule id, override reason or
+citation stops the service with a message naming it, instead of a 500 the first time the rule fires."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from cds_service.app import check_knowledge
+from cds_service.cards import KNOWLEDGE_DIR
+from cds_service.rules.registry import RULE_IDS, knowledge_problems
+
+FILES = {
+    n: json.loads((KNOWLEDGE_DIR / f"{n}.json").read_text())
+    for n in ("cards", "citations", "override_reasons", "memory", "low_value")
+}
+
+
+def test_the_shipped_knowledge_fits_the_rules() -> None:
+    check_knowledge()
+    assert knowledge_problems(**FILES) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f["cards"]["rules"].pop("lbp-bed-rest"), "'lbp-bed-rest' has no card template"),
+        (
+            lambda f: f["cards"]["rules"].__setitem__("lbp-bed-rst", {"citation": "nice-ng59"}),
+            "unknown rule 'lbp-bed-rst'",
+        ),
+        (
+            lambda f: f["memory"]["suppressing_reasons"].__setitem__("lbp-imaging", ["other"]),
+            "memory.json names unknown rule",
+        ),
+        (lambda f: f["memory"]["suppressing_reasons"]["lbp-bed-rest"].append("dose-intended"), "never offered reason"),
+        (
+            lambda f: f["cards"]["rules"]["lbp-review"].__setitem__("citation", "nice-ng95"),
+            "unknown source 'nice-ng95'",
+        ),
+        (lambda f: f["cards"]["rules"]["lbp-bed-rest"]["override_reasons"].append("typo"), "unknown override reason"),
+        (lambda f: f["low_value"]["interventions"][0].__setitem__("citation", "nowhere"), "low_value.json"),
+    ],
+)
+def test_a_knowledge_file_that_does_not_fit_is_named(change, message: str) -> None:
+    files = copy.deepcopy(FILES)
+    change(files)
+    problems = knowledge_problems(**files)
+    assert any(message in p for p in problems), problems
+
+
+def test_every_rule_the_scenarios_expect_is_registered() -> None:
+    scenarios = json.loads((KNOWLEDGE_DIR.parent.parent / "fhir_fixtures" / "scenarios.json").read_text())["scenarios"]
+    assert {e["rule"] for s in scenarios for e in s["expect"]} <= RULE_IDS
