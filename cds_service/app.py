@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,6 +20,7 @@ from .fhir_client import DisallowedFhirServer, FhirClient
 from .fhir_models import preload
 from .hooks import HookPipeline
 from .memory import Memory, MemoryPolicy
+from .package_data import read_knowledge
 from .patient_data import DataUnavailable, PatientDataAssembler
 from .protocol import ProtocolError, load_services, parse_hook_request
 from .rules.knowledge import knowledge
@@ -98,8 +97,7 @@ def _verifier(settings: Settings) -> Verifier | None:
 
 def check_knowledge() -> None:
     """Refuse to start when the knowledge files and the rules disagree (an unknown rule id, reason or citation)."""
-    base = Path(__file__).parent / "knowledge"
-    files = {name: json.loads((base / f"{name}.json").read_text()) for name in
+    files = {name: read_knowledge(f"{name}.json") for name in
              ("cards", "citations", "override_reasons", "memory", "low_value")}  # fmt: skip
     problems = knowledge_problems(**files)
     if problems:

@@ -9,21 +9,19 @@ than sent empty. Suggested orders are validated with fhir.resources before they 
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from .fhir_models import model_for
+from .package_data import read_knowledge
 from .record import Order, OrderFact
 from .rules.findings import BackPainEpisode, Finding
 from .rules.knowledge import knowledge
 from .terminology import display_for
 
-KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
 SUMMARY_LIMIT = 140
 
 
@@ -38,7 +36,7 @@ class CardContext:
 @cache
 def _content() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     def read(name: str) -> dict[str, Any]:
-        return json.loads((KNOWLEDGE_DIR / name).read_text())
+        return read_knowledge(name)
 
     return read("cards.json"), read("citations.json"), read("override_reasons.json")
 

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from .fixtures import DEFAULT_DIR, fixture_paths, load_bundle
+from .fixtures import fixture_paths, fixtures_dir, load_bundle
 
 SERVICE_FOR_HOOK = {
     "patient-view": "lbp-patient-view",
@@ -70,7 +70,7 @@ def load_fixtures(fhir_server: str, token: str | None, directory: Path) -> list[
 
 
 def cmd_load_fixtures(args: argparse.Namespace) -> int:
-    for patient in load_fixtures(args.fhir_server, args.token, Path(args.dir)):
+    for patient in load_fixtures(args.fhir_server, args.token, fixtures_dir(args.dir)):
         print(f"loaded Patient/{patient}")
     return 0
 
@@ -153,6 +153,7 @@ def sandbox_link(fhir_base: str, discovery_url: str, patient_id: str) -> str:
 def cmd_dev(args: argparse.Namespace) -> int:
     from .local_fhir import LocalFhirServer
 
+    fixtures = fixtures_dir(args.fixtures)  # before anything starts: nothing to clean up if it is missing
     problem = LocalFhirServer.available()
     if problem:
         raise SystemExit(f"cannot start the local FHIR server: {problem}")
@@ -160,7 +161,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     fhir = LocalFhirServer(port=args.fhir_port)
     base = fhir.start()
-    load_fixtures(base, None, DEFAULT_DIR)
+    load_fixtures(base, None, fixtures)
     # The local server is added to whatever allow-list the settings already name (a public sandbox, say).
     allowed = [s for s in os.environ.get("CDS_ALLOWED_FHIR_SERVERS", "").split(",") if s.strip()]
     env = {
@@ -172,7 +173,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     service = subprocess.Popen(gunicorn_command("127.0.0.1", args.port, 2), env=env)
     try:
         _wait_for(f"http://127.0.0.1:{args.port}/healthz")
-        draft = DEFAULT_DIR / "draft-orders" / "lumbar-mri.json"
+        draft = fixtures / "draft-orders" / "lumbar-mri.json"
         print(
             f"\nLocal FHIR server:  {base}  (fixture patients loaded)\n"
             f"CDS discovery:      http://127.0.0.1:{args.port}/cds-services\n\n"
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     load = sub.add_parser("load-fixtures", help="POST every fixture patient to a FHIR R4 server")
     load.add_argument("--fhir-server", required=True)
     load.add_argument("--token")
-    load.add_argument("--dir", default=str(DEFAULT_DIR))
+    load.add_argument("--dir", help="fixture folder (default: the repository's fhir_fixtures/, or CDS_FIXTURES_DIR)")
     load.set_defaults(func=cmd_load_fixtures)
 
     call = sub.add_parser("call", help="send one hook request to a running service and print the cards")
@@ -269,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     dev = sub.add_parser("dev", help="local FHIR server with fixtures + the service, for trying it out")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--fhir-port", type=int, default=8080)
+    dev.add_argument(
+        "--fixtures", help="fixture folder (default: the repository's fhir_fixtures/, or CDS_FIXTURES_DIR)"
+    )
     dev.set_defaults(func=cmd_dev)
 
     report = sub.add_parser("report", help="per-rule card, acceptance and override numbers (CDS_DATABASE_URL)")

@@ -9,12 +9,29 @@ same thing on any day.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "fhir_fixtures"
+# The synthetic patients live in the repository, not in the installed package (they are test data): a
+# checkout finds them beside the package; an installed wheel or the image is told where they are
+# (CDS_FIXTURES_DIR, or --dir / --fixtures on the command line).
+DEFAULT_DIR = Path(os.environ.get("CDS_FIXTURES_DIR") or Path(__file__).resolve().parent.parent / "fhir_fixtures")
+
+
+def fixtures_dir(path: str | Path | None) -> Path:
+    """The fixture folder to use, or a clear exit when there is none (an installed package has none)."""
+    directory = Path(path) if path else DEFAULT_DIR
+    if not directory.is_dir():
+        raise SystemExit(
+            f"no fixture folder at {directory}: pass --dir/--fixtures or set CDS_FIXTURES_DIR "
+            "(the fixtures live in the repository's fhir_fixtures/, not in the installed package)"
+        )
+    return directory
+
+
 # Elements whose values are points in clinical time. birthDate is deliberately absent: ages stay as written.
 DATE_FIELDS = frozenset(
     {"onsetDateTime", "recordedDate", "abatementDateTime", "effectiveDateTime", "issued", "authoredOn", "start", "end"}

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from .package_data import KNOWLEDGE_DIR
 from .protocol import HookRequest
 from .rules.engine import RED_FLAG_RULE
 from .rules.findings import Finding
 from .storage import Store
-
-KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
+from .package_data import KNOWLEDGE_DIR
+
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 ORDER_RESOURCE_TYPES = frozenset({"ServiceRequest", "DeviceRequest", "MedicationRequest"})
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-VALUESET_DIR = Path(__file__).parent / "knowledge" / "valuesets"
+from .package_data import VALUESET_DIR
 
 # The same code system reaches us under more than one URI (FHIR canonical URL, OID, older web address).
 # Codings are read under the canonical URI (record.Concept), so members are stored once.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cds_service.cards import KNOWLEDGE_DIR
+from cds_service.package_data import KNOWLEDGE_DIR
 
 _CARDS = json.loads((KNOWLEDGE_DIR / "cards.json").read_text())
 RULE_BY_TOPIC = {spec["topic_code"]: rule for rule, spec in _CARDS["rules"].items()}

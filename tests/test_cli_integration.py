@@ -120,3 +120,8 @@ def test_the_sandbox_link_names_the_fhir_server_patient_and_discovery_url():
         "patientId": ["lbp-acute"],
         "serviceDiscoveryURL": ["http://127.0.0.1:8000/cds-services"],
     }
+
+
+def test_load_fixtures_without_a_fixture_folder_says_where_to_find_one(tmp_path):
+    result = _cli("load-fixtures", "--fhir-server", "http://127.0.0.1:9/fhir", "--dir", str(tmp_path / "none"))
+    assert result.returncode != 0 and "no fixture folder" in result.stderr and "CDS_FIXTURES_DIR" in result.stderr

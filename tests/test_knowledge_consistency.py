@@ -9,7 +9,7 @@ import json
 import pytest
 
 from cds_service.app import check_knowledge
-from cds_service.cards import KNOWLEDGE_DIR
+from cds_service.package_data import KNOWLEDGE_DIR
 from cds_service.rules.registry import RULE_IDS, knowledge_problems
 
 FILES = {

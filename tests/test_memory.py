@@ -326,7 +326,7 @@ def test_a_v1_database_gains_the_feedback_target_fingerprint_column_in_place(tmp
 def test_memory_json_says_what_every_suppressing_reason_holds_back() -> None:
     import json
 
-    from cds_service.memory import KNOWLEDGE_DIR
+    from cds_service.package_data import KNOWLEDGE_DIR
 
     data = json.loads((KNOWLEDGE_DIR / "memory.json").read_text())
     reasons = {reason for codes in data["suppressing_reasons"].values() for reason in codes}

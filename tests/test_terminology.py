@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from cds_service.package_data import VALUESET_DIR
 from cds_service.record import Concept, normalise_icd10cm
-from cds_service.terminology import VALUESET_DIR, valuesets
+from cds_service.terminology import valuesets
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

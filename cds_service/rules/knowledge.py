@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
+from ..package_data import read_knowledge
 from ..record import Coding
 from ..terminology import ValueSet, valuesets
 from .text_match import TextMatcher
-
-KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 
 
 @dataclass(frozen=True)
@@ -143,7 +140,7 @@ class Knowledge:
 
 
 def _read(name: str) -> Any:
-    return json.loads((KNOWLEDGE_DIR / name).read_text())
+    return read_knowledge(name)
 
 
 def _signal(key: str, raw: Mapping[str, Any], sets: Mapping[str, ValueSet]) -> RedFlagSignal:
