@@ -88,18 +88,20 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def sequential(url: str, body: bytes, n: int, master: int) -> dict[str, float]:
+def sequential(url: str, body: bytes | list[bytes], n: int, master: int, *, warm_up: bool = True) -> dict[str, float]:
+    """`n` calls one after another; a list of bodies is sent in turn (W6: no cache can help)."""
+    bodies = body if isinstance(body, list) else [body]
     session = requests.Session()
     headers = {"Content-Type": "application/json"}
-    for _ in range(max(3, n // 10)):  # warm-up
-        session.post(url, data=body, headers=headers, timeout=30)
+    for _ in range(max(3, n // 10) if warm_up else 0):
+        session.post(url, data=bodies[0], headers=headers, timeout=30)
     pids = workers(master)
     cpu_before = cpu_seconds(pids)
     latencies = []
     started = time.perf_counter()
-    for _ in range(n):
+    for i in range(n):
         t = time.perf_counter()
-        response = session.post(url, data=body, headers=headers, timeout=30)
+        response = session.post(url, data=bodies[i % len(bodies)], headers=headers, timeout=30)
         latencies.append((time.perf_counter() - t) * 1000)
         assert response.status_code == 200, response.text[:300]
     elapsed = time.perf_counter() - started
@@ -185,7 +187,7 @@ def measure(
         results["W2 service"] = sequential(url, w2.read_bytes(), n2, svc.pid)
         results["W3 service"], results["W3 chain"] = no_prefetch(url, w3.read_bytes(), n3, fhir)
         results["W4 service"] = wrk(url, w1, load_s, 16) or {}
-        results["W6 service"] = rotation(url, workloads.cold_bodies(300), n6, svc.pid)
+        results["W6 service"] = sequential(url, workloads.cold_bodies(300), n6, svc.pid, warm_up=False)
         select_url = f"http://127.0.0.1:{service_port}/cds-services/lbp-order-select"
         for name, path in minimal.items():
             results[f"{name} service"] = sequential(select_url, path.read_bytes(), n1, svc.pid)
@@ -214,24 +216,6 @@ def measure(
         results["W1 stdlib floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
         results["W2 stdlib floor"] = sequential(url, w2.read_bytes(), n2, flr.pid)
     return results
-
-
-def rotation(url: str, bodies: list[bytes], n: int, master: int) -> dict[str, float]:
-    """Like `sequential`, over distinct bodies in turn (W6: no cache can help)."""
-    session = requests.Session()
-    headers = {"Content-Type": "application/json"}
-    pids = workers(master)
-    cpu_before = cpu_seconds(pids)
-    latencies = []
-    started = time.perf_counter()
-    for i in range(n):
-        t = time.perf_counter()
-        response = session.post(url, data=bodies[i % len(bodies)], headers=headers, timeout=30)
-        latencies.append((time.perf_counter() - t) * 1000)
-        assert response.status_code == 200, response.text[:300]
-    elapsed = time.perf_counter() - started
-    return {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
-            "rps": n / elapsed, "cpu_ms": (cpu_seconds(pids) - cpu_before) / n * 1000, "rss_mb": peak_rss_mb(pids)}  # fmt: skip
 
 
 def history(url: str, body: bytes, n: int, master: int) -> tuple[dict[str, float], dict[str, float]]:

@@ -29,6 +29,11 @@ def when(days_ago: float) -> str:
     return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat(timespec="seconds")
 
 
+def status_concept(code_system: str, code: str) -> dict[str, Any]:
+    """A status CodeableConcept of terminology.hl7.org (condition-clinical, allergyintolerance-verification...)."""
+    return {"coding": [{"system": f"http://terminology.hl7.org/CodeSystem/{code_system}", "code": code}]}
+
+
 def concept(spec: dict[str, Any]) -> dict[str, Any]:
     """{'icd': 'Z85.3'} or {'snomed': '...', 'display': '...'} or {'text': '...'}."""
     codings = [
@@ -62,13 +67,9 @@ def condition(
         "code": concept(code),
     }
     if status:
-        resource["clinicalStatus"] = {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]
-        }
+        resource["clinicalStatus"] = status_concept("condition-clinical", status)
     if verification:
-        resource["verificationStatus"] = {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}]
-        }
+        resource["verificationStatus"] = status_concept("condition-ver-status", verification)
     if days_ago is not None:
         resource["onsetDateTime"] = resource["recordedDate"] = when(days_ago)
     return resource
@@ -169,18 +170,9 @@ def allergy(*, status: str | None = "active", verification: str | None = None, *
         "code": concept(code),
     }
     if status:
-        resource["clinicalStatus"] = {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": status}]
-        }
+        resource["clinicalStatus"] = status_concept("allergyintolerance-clinical", status)
     if verification:
-        resource["verificationStatus"] = {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
-                    "code": verification,
-                }
-            ]
-        }
+        resource["verificationStatus"] = status_concept("allergyintolerance-verification", verification)
     return resource
 
 
