@@ -84,6 +84,13 @@ class PatientDataAssembler:
             needs_paging = value.get("resourceType") == "Bundle" and _has_next(value)
             if value and not needs_paging:
                 raw[key.name] = [dict(r) for r in rec.iter_resources(value)]
+                if junk := rec.junk_entries(value):
+                    # Named, never dropped silently: an entry that could not be read could be the red flag.
+                    gaps.append(
+                        rec.DataGap(
+                            key.name, f"{junk} {key.name} bundle entries", "hold no resource and could not be read"
+                        )
+                    )
                 continue
             if base is None:
                 why = (

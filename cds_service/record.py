@@ -559,6 +559,15 @@ def patient_fact(resource: Mapping[str, Any]) -> PatientFact:
     )
 
 
+def junk_entries(bundle: Any) -> int:
+    """How many entries of a Bundle hold no resource at all (so nothing can be read from them)."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        return 0
+    return sum(
+        1 for e in as_list(bundle.get("entry")) if not isinstance(e, dict) or not isinstance(e.get("resource"), dict)
+    )
+
+
 def iter_resources(bundle_or_resource: Any) -> Iterable[Mapping[str, Any]]:
     """Resources of a searchset Bundle (or a lone resource), skipping search `outcome` entries."""
     if not isinstance(bundle_or_resource, dict):

@@ -70,3 +70,24 @@ def test_red_flag_scenario(client: Any, scenario: dict[str, Any]) -> None:
 def test_there_are_at_least_sixty_scenarios_with_distinct_names() -> None:
     names = [s["name"] for s in SCENARIOS]
     assert len(names) >= 60 and len(set(names)) == len(names)
+
+
+def test_unreadable_observations_are_not_claimed_as_checked(client) -> None:
+    from .scenarios.red_flags import s
+
+    cards = run(client, s("x", [], omit=("observations",)))
+    detail = by_rule(cards, "lbp-imaging-no-red-flag")[0]["detail"]
+    checked, not_checked = detail.split("**Not checked**")
+    assert "body temperature" not in checked.split("**No red flag was found")[1]
+    assert "observations" in not_checked.lower() or "body temperature" in not_checked.lower()
+
+
+def test_bundle_entries_without_a_resource_are_named_and_withhold_the_cancel(client) -> None:
+    hook = "order-sign"
+    resources = [patient(40), condition(**LBP, days_ago=10)]
+    body = hook_body(hook, resources, drafts=[lumbar_mri()])
+    body["prefetch"]["conditions"]["entry"].append({"fullUrl": "urn:uuid:junk"})  # an entry with no resource
+    cards = client.post(f"/cds-services/{SERVICE_FOR_HOOK[hook].id}", json=body).get_json()["cards"]
+    imaging = by_rule(cards, "lbp-imaging-no-red-flag")[0]
+    assert "1 conditions bundle entries" in imaging["detail"]
+    assert "delete" not in card_view(imaging)["actions"]

@@ -92,7 +92,7 @@ def evaluate(
     # Safety: advice against imaging exists only when no red flag was found, and not for known
     # inflammatory disease, where "most episodes resolve in 6 weeks" would mislead.
     if not flags and not known_axspa:
-        checked = _checked(kb, windows)
+        checked = _checked(kb, windows, record)
         findings.extend(
             imaging_without_red_flags(o, episode, record, checked, assessment.cautions, age, kb.population)
             for o in imaging
@@ -137,12 +137,14 @@ def _red_flag_finding(flags: tuple[RedFlag, ...], episode: BackPainEpisode | Non
     )
 
 
-def _checked(kb: Knowledge, windows: ClinicalWindows) -> tuple[str, ...]:
-    return (
-        *(c.label for c in kb.red_flag_categories),
-        f"body temperature ≥ {windows.fever_celsius:.1f} °C in the last {windows.fever_days} days",
-        f"systemic steroid orders adding up to {windows.steroid_days} days or more in the past year",
-    )
+def _checked(kb: Knowledge, windows: ClinicalWindows, record: PatientRecord) -> tuple[str, ...]:
+    """What was looked at; a source that could not be read is under "Not checked" instead, never both."""
+    checked = [c.label for c in kb.red_flag_categories]
+    if record.gap("observations") is None:
+        checked.append(f"body temperature ≥ {windows.fever_celsius:.1f} °C in the last {windows.fever_days} days")
+    if record.gap("medicationRequests") is None:
+        checked.append(f"systemic steroid orders adding up to {windows.steroid_days} days or more in the past year")
+    return tuple(checked)
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
