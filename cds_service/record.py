@@ -64,7 +64,7 @@ class Concept:
     @cached_property
     def search_text(self) -> str:
         """Everything a person wrote or a coding displayed, for text matching."""
-        return " | ".join(dict.fromkeys(t for t in (self.text, *self.displays) if t))
+        return joined_text((self.text, *self.displays))
 
     def label(self) -> str:
         if self.text:
@@ -310,13 +310,20 @@ def _reference(value: Any) -> str | None:
     return None
 
 
+def joined_text(parts: Iterable[str]) -> str:
+    """Text and displays as one string for matching, each once: what Concept.search_text and text_of share."""
+    return " | ".join(dict.fromkeys(p for p in parts if p))
+
+
 def text_of(resource: Mapping[str, Any], element: str = "code") -> str:
+    """A CodeableConcept's text and every coding's display, straight from raw JSON (selection's hot path
+    reads this before any validation); the same string Concept.search_text gives for a read resource."""
     value = resource.get(element)
     if not isinstance(value, Mapping):
         return ""
     parts = [str(value.get("text") or "")]
     parts += [str(c.get("display") or "") for c in as_list(value.get("coding")) if isinstance(c, Mapping)]
-    return " ".join(p for p in parts if p)
+    return joined_text(parts)
 
 
 def is_excluded(resource: Mapping[str, Any]) -> bool:

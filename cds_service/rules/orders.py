@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..record import Order, OrderFact, as_list
+from ..record import Order, OrderFact
 from .knowledge import Knowledge
 
 
@@ -22,10 +22,4 @@ def is_bed_rest(order: Order, kb: Knowledge) -> bool:
         return False
     if kb.bed_rest_codes.intersection(order.code.codings):
         return True
-    text = " | ".join([order.code.text, *(str(c.get("display", "")) for c in _codings(order))])
-    return "bed-rest" in kb.bed_rest_text.find(text)
-
-
-def _codings(order: OrderFact) -> list[dict]:
-    code = order.resource.get("code") or order.resource.get("codeCodeableConcept") or {}
-    return [c for c in as_list(code.get("coding")) if isinstance(c, dict)] if isinstance(code, dict) else []
+    return "bed-rest" in kb.bed_rest_text.find(order.code.search_text)

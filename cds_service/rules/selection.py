@@ -51,19 +51,6 @@ def _has_code(resource: Mapping[str, Any], element: str, codes: frozenset[tuple[
     return None
 
 
-def _concept_text(value: Any) -> str:
-    """code.text and every coding's display, joined as record.Concept.search_text joins them."""
-    if not isinstance(value, dict):
-        return ""
-    text = value.get("text")
-    parts = [text] if isinstance(text, str) and text else []
-    for coding in as_list(value.get("coding")):
-        display = coding.get("display") if isinstance(coding, dict) else None
-        if isinstance(display, str) and display and display not in parts:
-            parts.append(display)
-    return " | ".join(parts)
-
-
 def selector_for(kb: Knowledge, fever_days: int) -> Selector:
     """`fever_days`: a body temperature older than the fever window can change no advice, so it is not read."""
     codes = kb.relevant_codes()
@@ -93,7 +80,7 @@ def selector_for(kb: Knowledge, fever_days: int) -> Selector:
                 return when is None or when >= since()
             return True
         if kind == "Condition":
-            return kb.text.might_match(_concept_text(resource.get(element)))
+            return kb.text.might_match(text_of(resource, element))
         if kind in {"ServiceRequest", "DeviceRequest"}:
             text = text_of(resource, element)
             return any(p.search(text) for p in kb.bed_rest_patterns)
