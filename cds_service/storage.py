@@ -290,18 +290,25 @@ class Store:
         """Store every item in one transaction before answering; returns, per item, whether its card is known."""
         with self.engine.begin() as conn:
             uuids = {i.card_uuid for i in items}
-            query = select(cards.c.uuid, cards.c.patient_id, cards.c.rule, cards.c.target_fingerprint).where(
-                cards.c.uuid.in_(uuids)
-            )
-            known = {uuid: (patient, rule, target) for uuid, patient, rule, target in conn.execute(query)}
+            # One read of the answered cards: their patient, rule and target for the feedback rows, and their
+            # encounter for the compact encounter memory.
+            query = select(
+                cards.c.uuid,
+                cards.c.patient_id,
+                cards.c.rule,
+                cards.c.target_fingerprint,
+                cards.c.encounter_id,
+                cards.c.target_ref,
+            ).where(cards.c.uuid.in_(uuids))
+            known = {row.uuid: row for row in conn.execute(query)}
             rows = [
                 {
                     "service_id": service_id,
                     "card_uuid": i.card_uuid,
                     "known_card": i.card_uuid in known,
-                    "patient_id": known.get(i.card_uuid, (None, None, None))[0],
-                    "rule": known.get(i.card_uuid, (None, None, None))[1],
-                    "target_fingerprint": known.get(i.card_uuid, (None, None, None))[2],
+                    "patient_id": card.patient_id if (card := known.get(i.card_uuid)) else None,
+                    "rule": card.rule if card else None,
+                    "target_fingerprint": card.target_fingerprint if card else None,
                     "outcome": i.outcome,
                     "accepted_suggestions": list(i.accepted_suggestions) or None,
                     "reason_system": i.reason_system,
@@ -313,17 +320,16 @@ class Store:
                 for i in items
             ]
             conn.execute(insert(feedback), rows)
-            answered = select(cards.c.encounter_id, cards.c.rule, cards.c.target_ref, cards.c.target_fingerprint).where(
-                cards.c.uuid.in_(list(known)), cards.c.encounter_id.is_not(None)
-            )
-            for encounter, rule, target, fingerprint in conn.execute(answered) if known else ():
+            for card in known.values():
+                if card.encounter_id is None:
+                    continue
                 conn.execute(
                     encounter_memory.update()
                     .where(
-                        encounter_memory.c.encounter_id == encounter,
-                        encounter_memory.c.rule == rule,
-                        encounter_memory.c.target_ref == (target or ""),
-                        encounter_memory.c.target_fingerprint == (fingerprint or ""),
+                        encounter_memory.c.encounter_id == card.encounter_id,
+                        encounter_memory.c.rule == card.rule,
+                        encounter_memory.c.target_ref == (card.target_ref or ""),
+                        encounter_memory.c.target_fingerprint == (card.target_fingerprint or ""),
                     )
                     .values(answered=True, updated_at=now)
                 )
