@@ -33,9 +33,13 @@ def orders_in_question(hook: str, record: PatientRecord, selections: Sequence[st
     if hook == "patient-view":
         return (*(o for o in record.orders if o.is_open), *(m for m in record.medications if m.is_open))
     if hook == "order-select":
-        wanted = set(selections)
-        return tuple(o for o in record.draft_orders if o.ref in wanted or o.ref.split("/", 1)[-1] in wanted)
+        return tuple(o for o in record.draft_orders if is_selected(o.ref, selections))
     return record.draft_orders
+
+
+def is_selected(ref: str, selections: Sequence[str]) -> bool:
+    """order-select's `selections` name drafts as "Type/id" (the spec) or, from some clients, by bare id."""
+    return ref in selections or ref.split("/", 1)[-1] in selections
 
 
 ORDER_NOT_CHECKED_RULE = "lbp-order-not-checked"
@@ -46,7 +50,6 @@ def unreadable_orders(hook: str, record: PatientRecord, selections: Sequence[str
     guideline speaks about (order-select: the selected ones; order-sign: all)."""
     if hook == "patient-view":
         return []
-    wanted = set(selections)
     return [
         Finding(
             rule=ORDER_NOT_CHECKED_RULE,
@@ -55,7 +58,7 @@ def unreadable_orders(hook: str, record: PatientRecord, selections: Sequence[str
             facts={"unreadable_order": order.label, "problems": "; ".join(order.problems) or "not valid FHIR"},
         )
         for order in record.unreadable_drafts
-        if hook == "order-sign" or order.ref in wanted or order.ref.split("/", 1)[-1] in wanted
+        if hook == "order-sign" or is_selected(order.ref, selections)
     ]
 
 
