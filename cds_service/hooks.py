@@ -56,35 +56,43 @@ class HookPipeline:
         orders = orders_in_question(request.hook, record, request.selections)
         findings = evaluate(request.hook, record, orders, self.kb, now, self.windows)
         findings += unreadable_orders(request.hook, record, request.selections)
-        reasons = self._memory(findings, request, now)
-        shown = [f for i, f in enumerate(findings) if i not in reasons]
-        held = [(findings[i], why) for i, why in reasons.items()]
+        prints = [fingerprint(f) for f in findings]  # once: memory reads them, the card log stores them
+        reasons = self._memory(findings, prints, request, now)
+        shown = [i for i in range(len(findings)) if i not in reasons]
         ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id)
-        cards = render(shown, ctx)
+        cards = render([findings[i] for i in shown], ctx)
         # Logged before answering: a later feedback message carries only the card uuid.
-        log = [self._record(service, request, f, c["uuid"], None) for f, c in zip(shown, cards, strict=True)]
-        log += [self._record(service, request, f, str(uuid.uuid4()), why) for f, why in held]
+        log = [
+            self._record(service, request, findings[i], prints[i], c["uuid"], None)
+            for i, c in zip(shown, cards, strict=True)
+        ]
+        log += [
+            self._record(service, request, findings[i], prints[i], str(uuid.uuid4()), why) for i, why in reasons.items()
+        ]
         try:
             self.store.log_cards(log, now)
         except (SQLAlchemyError, OSError, UnicodeError) as exc:
             # Advice survives a failing disk: the cards (red flags above all) go out, the failure is logged
             # and counted, and /readyz reports the storage as degraded.
             self.store.failed("card log", exc)
-        return HookAnswer(validated_response(cards), tuple({"rule": f.rule, "why": why} for f, why in held))
+        held_back = tuple({"rule": findings[i].rule, "why": why} for i, why in reasons.items())
+        return HookAnswer(validated_response(cards), held_back)
 
-    def _memory(self, findings: list[Finding], request: HookRequest, now: datetime) -> dict[int, str]:
+    def _memory(
+        self, findings: list[Finding], prints: list[str], request: HookRequest, now: datetime
+    ) -> dict[int, str]:
         """What memory holds back; when the store cannot be read, nothing is held back (every card shows)."""
         if self.memory is None:
             return {}
         try:
-            return self.memory.hold_back(findings, request, now)
+            return self.memory.hold_back(findings, prints, request, now)
         except (SQLAlchemyError, OSError) as exc:
             self.store.failed("memory read", exc)
             return {}
 
     @staticmethod
     def _record(
-        service: CdsService, request: HookRequest, finding: Finding, card_uuid: str, why: str | None
+        service: CdsService, request: HookRequest, finding: Finding, print_: str, card_uuid: str, why: str | None
     ) -> CardRecord:
         return CardRecord(
             uuid=card_uuid,
@@ -96,7 +104,7 @@ class HookPipeline:
             patient_id=request.patient_id,
             encounter_id=request.encounter_id,
             target_ref=finding.target.ref if finding.target else None,
-            target_fingerprint=fingerprint(finding),
+            target_fingerprint=print_,
             evidence=finding.evidence,
             suppressed_because=why,
         )

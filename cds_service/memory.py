@@ -65,7 +65,9 @@ class Memory:
         self.store = store
         self.policy = policy
 
-    def hold_back(self, findings: list[Finding], request: HookRequest, now: datetime) -> dict[int, str]:
+    def hold_back(
+        self, findings: list[Finding], prints: list[str], request: HookRequest, now: datetime
+    ) -> dict[int, str]:
         """Index of each finding to hold back -> why. At most two queries per request, none without findings."""
         candidates = [i for i, f in enumerate(findings) if f.rule != RED_FLAG_RULE]  # a red flag is never hidden
         if not candidates:
@@ -75,7 +77,7 @@ class Memory:
         held: dict[int, str] = {}
         for i in candidates:
             finding = findings[i]
-            print_ = fingerprint(finding)
+            print_ = prints[i]  # fingerprint(finding), computed once per call by the caller
             reason = next(
                 (
                     r
