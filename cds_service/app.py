@@ -20,11 +20,10 @@ from .fhir_client import DisallowedFhirServer, FhirClient
 from .fhir_models import preload
 from .hooks import HookPipeline
 from .memory import Memory, MemoryPolicy
-from .package_data import read_knowledge
 from .patient_data import DataUnavailable, PatientDataAssembler
 from .protocol import ProtocolError, load_services, parse_hook_request
 from .rules.knowledge import knowledge
-from .rules.registry import knowledge_problems
+from .rules.registry import check_knowledge
 from .rules.selection import selector_for
 from .settings import Settings
 from .storage import Store, utcnow
@@ -93,15 +92,6 @@ def _verifier(settings: Settings) -> Verifier | None:
         leeway_s=settings.jwt_leeway_s,
         max_lifetime_s=settings.jwt_max_lifetime_s,
     )
-
-
-def check_knowledge() -> None:
-    """Refuse to start when the knowledge files and the rules disagree (an unknown rule id, reason or citation)."""
-    files = {name: read_knowledge(f"{name}.json") for name in
-             ("cards", "citations", "override_reasons", "memory", "low_value")}  # fmt: skip
-    problems = knowledge_problems(**files)
-    if problems:
-        raise RuntimeError("the knowledge files do not fit the rules: " + "; ".join(problems))
 
 
 def _cds() -> dict[str, Any]:

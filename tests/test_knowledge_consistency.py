@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from cds_service.app import check_knowledge
 from cds_service.package_data import KNOWLEDGE_DIR
-from cds_service.rules.registry import RULE_IDS, knowledge_problems
+from cds_service.rules.registry import RULE_IDS, check_knowledge, knowledge_problems
 
 FILES = {
     n: json.loads((KNOWLEDGE_DIR / f"{n}.json").read_text())

@@ -6,12 +6,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..package_data import read_knowledge
 from ..record import Coding
 from ..terminology import ValueSet, valuesets
 from .text_match import TextMatcher
+
+if TYPE_CHECKING:  # medicine_safety reads Knowledge, so it is imported only for types here
+    from .medicine_safety import MedicineSafetyRules
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ class Knowledge:
     # a caution signal). Built once, so that reading a record is a dictionary look-up per coding.
     signals_by_key: Mapping[str, tuple[RedFlagCategory | None, RedFlagSignal]]
     signals_by_code: Mapping[Coding, tuple[str, ...]]
-    medicine_safety: Any  # medicine_safety.MedicineSafetyRules (imported late: that module reads Knowledge)
+    medicine_safety: MedicineSafetyRules
     bed_rest_codes: frozenset[Coding]
     bed_rest_patterns: tuple[re.Pattern[str], ...]
     bed_rest_text: TextMatcher  # the same terms, read with negation ("avoid bed rest" is not a bed-rest order)

@@ -77,7 +77,7 @@ def assess_red_flags(
             if category is not None:
                 _judge(entry, hits, category, signal, now, windows, flags, cautions)
             elif entry.active or signal.any_status:
-                cautions.append(Caution(signal.label, _describe(entry, hits, signal), entry.ref, signal.why))
+                cautions.append(Caution(signal.label, _describe(entry, signal), entry.ref, signal.why))
     for category in kb.red_flag_categories:
         for signal in category.signals:
             if signal.fever_observation:
@@ -85,12 +85,6 @@ def assess_red_flags(
             if signal.steroid_medication:
                 flags.extend(_steroid_course(category, signal, record.medications, kb, now, windows.steroid_days))
     return RedFlagAssessment(tuple(_unique_flags(flags)), tuple(_unique_cautions(cautions)))
-
-
-def find_red_flags(
-    record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime, windows: RedFlagWindows
-) -> tuple[RedFlag, ...]:
-    return assess_red_flags(record, orders, kb, now, windows).flags
 
 
 def _judge(
@@ -108,7 +102,7 @@ def _judge(
     window = windows.fever_days if signal.recent_days == "fever" else signal.recent_days
     if entry.active and not signal.window_for_active:
         window = None
-    description = _describe(entry, hits, signal)
+    description = _describe(entry, signal)
     # An undated entry counts as recent: its age cannot be shown, so it cannot be set aside.
     if isinstance(window, int) and entry.started is not None and entry.started < now - timedelta(days=window):
         if signal.when_older == "caution":
@@ -136,7 +130,7 @@ def _non_critical(indicator: str) -> str:
     return "warning" if indicator == "critical" else indicator
 
 
-def _describe(entry: _Entry, hits: set[str], signal: RedFlagSignal) -> str:
+def _describe(entry: _Entry, signal: RedFlagSignal) -> str:
     when = f", since {entry.started.date().isoformat()}" if entry.started else ", date not recorded"
     code = signal.valueset.matches(entry.concept.codings) if signal.valueset is not None else None
     how = "" if code else "; recognised from its text"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..package_data import read_knowledge
 from . import bed_rest, engine, first_line, imaging, inflammatory, low_value, medicines, review, stratified_care
 
 RULE_IDS = frozenset(
@@ -64,3 +65,11 @@ def knowledge_problems(
         if item.get("citation") not in citations:
             problems.append(f"low_value.json {item['id']!r} cites unknown source {item.get('citation')!r}")
     return problems
+
+
+def check_knowledge() -> None:
+    """Refuse to start when the knowledge files and the rules disagree (an unknown rule id, reason or citation)."""
+    names = ("cards", "citations", "override_reasons", "memory", "low_value")
+    problems = knowledge_problems(**{name: read_knowledge(f"{name}.json") for name in names})
+    if problems:
+        raise RuntimeError("the knowledge files do not fit the rules: " + "; ".join(problems))
