@@ -14,6 +14,11 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .package_data import read_knowledge
+
+# The clinical settings a site may tune start from the reviewed values (knowledge/thresholds.json).
+_CLINICAL = {name: item["value"] for name, item in read_knowledge("thresholds.json")["thresholds"].items()}
+
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
@@ -51,9 +56,9 @@ class Settings:
     fhir_max_response_bytes: int = 50 * 1024 * 1024  # per FHIR response, decompressed, checked while reading
 
     # Clinical windows
-    fever_lookback_days: int = 14
-    fever_threshold_celsius: float = 38.0
-    long_term_steroid_days: int = 90
+    fever_lookback_days: int = int(_CLINICAL["fever_days"])
+    fever_threshold_celsius: float = float(_CLINICAL["fever_celsius"])
+    long_term_steroid_days: int = int(_CLINICAL["long_term_steroid_days"])
 
     # Authentication of calling EHRs (issue: trust). On unless explicitly turned off.
     auth_required: bool = True

@@ -293,3 +293,63 @@ def hook_body(
         "context": context,
         "prefetch": prefetch,
     }
+
+
+def patient_record(
+    resources: list[dict[str, Any]],
+    *,
+    drafts: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    gaps: tuple[str, ...] = (),
+) -> Any:
+    """A PatientRecord for rule-level tests, read the way the service reads prefetch (validated FHIR turned
+    into facts), without HTTP: `gaps` names prefetch keys that are reported as unreadable."""
+    from cds_service import record as rec
+    from cds_service.patient_data import draft_order_fact, with_contained_medication
+
+    readers = {
+        "Condition": ("conditions", rec.condition_fact),
+        "Observation": ("observations", rec.observation_fact),
+        "ServiceRequest": ("orders", lambda r: rec.order_fact(r, is_draft=False)),
+        "DeviceRequest": ("orders", lambda r: rec.order_fact(r, is_draft=False)),
+        "MedicationRequest": (
+            "medications",
+            lambda r: rec.medication_fact(with_contained_medication(r), is_draft=False),
+        ),
+        "AllergyIntolerance": ("allergies", rec.allergy_fact),
+    }
+    facts: dict[str, list[Any]] = {
+        "conditions": [],
+        "observations": [],
+        "orders": [],
+        "medications": [],
+        "allergies": [],
+    }
+    patient_resource = None
+    for resource in resources:
+        if resource["resourceType"] == "Patient":
+            patient_resource = resource
+            continue
+        assert rec.validate(resource), f"builder made invalid FHIR: {rec.problems(resource)}"
+        field, read = readers[resource["resourceType"]]
+        facts[field].append(read(resource))
+    read_drafts = [draft_order_fact(d, PATIENT_ID) for d in drafts]
+    return rec.PatientRecord(
+        patient_id=PATIENT_ID,
+        patient_resource=patient_resource,
+        conditions=tuple(facts["conditions"]),
+        observations=tuple(facts["observations"]),
+        orders=tuple(facts["orders"]),
+        medications=tuple(facts["medications"]),
+        allergies=tuple(facts["allergies"]),
+        draft_orders=tuple(d for d in read_drafts if isinstance(d, rec.OrderFact | rec.MedicationFact)),
+        gaps=tuple(rec.DataGap(key, key, "could not be read (test)") for key in gaps),
+    )
+
+
+def instant(resource: dict[str, Any], **after: float) -> datetime:
+    """The resource's own date (onset, effective, authored) plus ``after`` (weeks=6, days=14): a clock for
+    boundary tests that is exact to the second, whatever day the tests run."""
+    for element in ("onsetDateTime", "effectiveDateTime", "authoredOn"):
+        if element in resource:
+            return datetime.fromisoformat(resource[element]) + timedelta(**after)
+    raise ValueError("resource has no date")

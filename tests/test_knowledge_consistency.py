@@ -13,7 +13,7 @@ from cds_service.rules.registry import RULE_IDS, check_knowledge, knowledge_prob
 
 FILES = {
     n: json.loads((KNOWLEDGE_DIR / f"{n}.json").read_text())
-    for n in ("cards", "citations", "override_reasons", "memory", "low_value")
+    for n in ("cards", "citations", "override_reasons", "memory", "low_value", "thresholds")
 }
 
 
@@ -41,6 +41,10 @@ def test_the_shipped_knowledge_fits_the_rules() -> None:
         ),
         (lambda f: f["cards"]["rules"]["lbp-bed-rest"]["override_reasons"].append("typo"), "unknown override reason"),
         (lambda f: f["low_value"]["interventions"][0].__setitem__("citation", "nowhere"), "low_value.json"),
+        (
+            lambda f: f["thresholds"]["thresholds"]["review_weeks"].__setitem__("citation", "nowhere"),
+            "thresholds.json 'review_weeks' cites unknown source",
+        ),
     ],
 )
 def test_a_knowledge_file_that_does_not_fit_is_named(change, message: str) -> None:

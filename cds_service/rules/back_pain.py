@@ -42,6 +42,17 @@ def current_episode_start(dates: Iterable[datetime], gap_days: float) -> datetim
     return start
 
 
+def phase(weeks: float | None, kb: Knowledge) -> str:
+    """ACP 2017: acute under 4 weeks, subacute 4 to 12, chronic over 12 (thresholds.json)."""
+    if weeks is None:
+        return "unknown"
+    if weeks < kb.thresholds.acute_phase_weeks.value:
+        return "acute"
+    if weeks <= kb.thresholds.chronic_phase_weeks.value:
+        return "subacute"
+    return "chronic"
+
+
 def back_pain_episode(
     record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime
 ) -> BackPainEpisode | None:
@@ -56,12 +67,13 @@ def back_pain_episode(
     if not current and not order_evidence:
         return None
     dates = [c.started for c in entries if c.started is not None and c.started <= now]
-    onset = current_episode_start(dates, kb.episode.new_episode_gap_days.value)
+    onset = current_episode_start(dates, kb.thresholds.new_episode_gap_days.value)
     weeks = max(0.0, (now - onset).total_seconds() / WEEK_SECONDS) if onset else None
     latest = max(current, key=lambda c: c.started or datetime.min.replace(tzinfo=now.tzinfo), default=None)
     return BackPainEpisode(
         evidence=tuple(c.ref for c in current) + tuple(order_evidence),
         onset=onset,
         weeks=weeks,
+        phase=phase(weeks, kb),
         reason_condition=latest.ref if latest else None,
     )

@@ -25,7 +25,6 @@ RED_FLAG_RULE = "lbp-red-flag"
 
 
 ClinicalWindows = RedFlagWindows
-DEFAULT_WINDOWS = ClinicalWindows()
 
 
 def orders_in_question(hook: str, record: PatientRecord, selections: Sequence[str]) -> tuple[Order, ...]:
@@ -68,8 +67,10 @@ def evaluate(
     orders: Iterable[Order],
     kb: Knowledge,
     now: datetime,
-    windows: ClinicalWindows = DEFAULT_WINDOWS,
+    windows: ClinicalWindows | None = None,
 ) -> list[Finding]:
+    """`windows`: the site's settings; by default the values in thresholds.json."""
+    windows = windows or ClinicalWindows.from_thresholds(kb.thresholds)
     orders = tuple(orders)
     episode = back_pain_episode(record, orders, kb, now)
     imaging = [o for o in orders if is_lumbar_imaging(o, kb)]
@@ -90,14 +91,14 @@ def evaluate(
     if flags and (hook == "patient-view" or imaging or bed_rest):
         findings.append(_red_flag_finding(flags, episode, imaging))
     age = age_in_years(record, now)
-    if age is not None and age < kb.population.adult_min_age.value:
+    if age is not None and age < kb.thresholds.adult_min_age.value:
         return findings  # a child gets no advice written for adults; red flags are never hidden
     # Safety: advice against imaging exists only when no red flag was found, and not for known
     # inflammatory disease, where "most episodes resolve in 6 weeks" would mislead.
     if not flags and not known_axspa:
         checked = _checked(kb, windows, record)
         findings.extend(
-            imaging_without_red_flags(o, episode, record, checked, assessment.cautions, age, kb.population)
+            imaging_without_red_flags(o, episode, record, checked, assessment.cautions, age, kb.thresholds)
             for o in imaging
         )
     if inflammatory is not None and (hook == "patient-view" or (imaging and known_axspa)):
@@ -144,9 +145,9 @@ def _checked(kb: Knowledge, windows: ClinicalWindows, record: PatientRecord) -> 
     """What was looked at; a source that could not be read is under "Not checked" instead, never both."""
     checked = [c.label for c in kb.red_flag_categories]
     if record.gap("observations") is None:
-        checked.append(f"body temperature ≥ {windows.fever_celsius:.1f} °C in the last {windows.fever_days} days")
+        checked.append(f"body temperature ≥ {windows.fever_celsius:.1f} °C in the last {windows.fever_days:g} days")
     if record.gap("medicationRequests") is None:
-        checked.append(f"systemic steroid orders adding up to {windows.steroid_days} days or more in the past year")
+        checked.append(f"systemic steroid orders adding up to {windows.steroid_days:g} days or more in the past year")
     return tuple(checked)
 
 

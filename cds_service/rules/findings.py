@@ -39,17 +39,8 @@ class BackPainEpisode:
     evidence: tuple[str, ...]  # Conditions or orders that establish low back pain
     onset: datetime | None
     weeks: float | None
+    phase: str = "unknown"  # acute, subacute or chronic (back_pain.phase)
     reason_condition: str | None = None  # a Condition to cite as the reason on a referral
-
-    @property
-    def phase(self) -> str:
-        if self.weeks is None:
-            return "unknown"
-        if self.weeks < 4:
-            return "acute"
-        if self.weeks <= 12:
-            return "subacute"
-        return "chronic"
 
 
 @dataclass(frozen=True)

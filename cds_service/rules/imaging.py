@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from ..record import Order, PatientRecord
 from .findings import BackPainEpisode, Caution, Finding
-from .knowledge import Population
+from .knowledge import Thresholds
 
 RULE = "lbp-imaging-no-red-flag"
-SIX_WEEKS = 6.0
 # Where red flags are read from: a gap in any of these is named on the card.
 RED_FLAG_SOURCES = frozenset({"conditions", "observations", "medicationRequests"})
 
@@ -31,24 +30,24 @@ def imaging_without_red_flags(
     checked: tuple[str, ...],
     cautions: tuple[Caution, ...],
     age: int | None,
-    population: Population,
+    limits: Thresholds,
 ) -> Finding:
-    early = episode.weeks is None or episode.weeks < SIX_WEEKS
+    early = episode.weeks is None or episode.weeks < limits.imaging_early_weeks.value
     unread = tuple(f"{gap.what}: {gap.reason}" for gap in record.gaps if gap.key in RED_FLAG_SOURCES)
     notes = []
     if age is None:
         notes.append("Age not checked: no birth date was available.")
     else:
-        if age > population.older_risk_age.value:
+        if age > limits.older_risk_age.value:
             notes.append(
-                f"Age {age}: over {population.older_risk_age.value:.0f} is a risk factor for cancer "
-                f"({population.older_risk_age.source}); with weight loss, a cancer history or no improvement "
+                f"Age {age}: over {limits.older_risk_age} is a risk factor for cancer "
+                f"({limits.older_risk_age.source}); with weight loss, a cancer history or no improvement "
                 "after a month, consider ESR and plain radiography."
             )
-        if age > population.measure_max_age.value:
+        if age > limits.measure_max_age.value:
             notes.append(
                 f"Age {age}: outside the imaging measure's population "
-                f"({population.measure_max_age.source}); serious causes are more common with age."
+                f"({limits.measure_max_age.source}); serious causes are more common with age."
             )
     return Finding(
         rule=RULE,

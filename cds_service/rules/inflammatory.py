@@ -18,8 +18,6 @@ from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge
 
 RULE = "lbp-inflammatory"
-CHRONIC_WEEKS = 12
-ONSET_AGE_LIMIT = 45
 
 
 def inflammatory_back_pain(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> Finding | None:
@@ -33,7 +31,11 @@ def inflammatory_back_pain(record: PatientRecord, episode: BackPainEpisode, kb: 
             evidence=tuple(c.ref for c in known),
             facts={"variant": "known", "diagnosis": known[0].code.label()},
         )
-    if episode.weeks is None or episode.weeks <= CHRONIC_WEEKS or episode.onset is None:
+    if (
+        episode.weeks is None
+        or episode.weeks <= kb.thresholds.inflammatory_chronic_weeks.value
+        or episode.onset is None
+    ):
         return None
     patient = record.patient  # read (and validated) only now: most calls never need it
     if patient is None or patient.birth_date is None:
@@ -41,7 +43,7 @@ def inflammatory_back_pain(record: PatientRecord, episode: BackPainEpisode, kb: 
     onset = episode.onset.date()
     birth = patient.birth_date
     age_at_onset = onset.year - birth.year - ((onset.month, onset.day) < (birth.month, birth.day))
-    if age_at_onset >= ONSET_AGE_LIMIT:
+    if age_at_onset >= kb.thresholds.inflammatory_onset_age.value:
         return None
     return Finding(
         rule=RULE,

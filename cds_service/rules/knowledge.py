@@ -48,22 +48,62 @@ class RedFlagCategory:
 @dataclass(frozen=True)
 class Threshold:
     value: float
+    unit: str
     citation: str
     source: str
+
+    def __str__(self) -> str:
+        """How a card prints it: 6, 38.5, 3,200."""
+        return f"{self.value:,g}"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every clinical number the rules compare against (thresholds.json), each with its source.
+
+    One field per key: a key missing from the file, or one the file has and no field names, stops
+    start-up (a TypeError naming it) instead of silently leaving a rule on a number nobody reviews.
+    """
+
+    imaging_early_weeks: Threshold
+    acute_phase_weeks: Threshold
+    chronic_phase_weeks: Threshold
+    startback_screen_weeks: Threshold
+    startback_low_max_total: Threshold
+    startback_high_min_distress: Threshold
+    startback_item9_positive_min: Threshold
+    review_weeks: Threshold
+    multidisciplinary_weeks: Threshold
+    important_change_points: Threshold
+    pain_score_min_span_weeks: Threshold
+    inflammatory_chronic_weeks: Threshold
+    inflammatory_onset_age: Threshold
+    ibuprofen_max_daily_mg: Threshold
+    fever_celsius: Threshold
+    fever_days: Threshold
+    long_term_steroid_days: Threshold
+    steroid_lookback_days: Threshold
+    new_episode_gap_days: Threshold
+    adult_min_age: Threshold
+    older_risk_age: Threshold
+    measure_max_age: Threshold
+
+    def as_text(self) -> dict[str, str]:
+        """Placeholders for card text: {review_weeks} -> "12"."""
+        return {name: str(value) for name, value in vars(self).items()}
+
+
+def load_thresholds(raw: Mapping[str, Any]) -> Thresholds:
+    try:
+        return Thresholds(**{name: _threshold(item) for name, item in raw["thresholds"].items()})
+    except TypeError as exc:  # a missing or unknown key: say which
+        raise RuntimeError(f"thresholds.json does not fit the rules: {exc}") from exc
 
 
 @dataclass(frozen=True)
 class EpisodeRules:
     valueset: ValueSet
     text_key: str
-    new_episode_gap_days: Threshold
-
-
-@dataclass(frozen=True)
-class Population:
-    adult_min_age: Threshold
-    older_risk_age: Threshold
-    measure_max_age: Threshold
 
 
 @dataclass(frozen=True)
@@ -79,13 +119,11 @@ class LowValueIntervention:
 @dataclass(frozen=True)
 class IbuprofenLimits:
     valueset: ValueSet
-    max_daily_mg: float
     strength_mg: Mapping[Coding, float]
 
 
 @dataclass(frozen=True)
 class StarTBackCodes:
-    screen_after_weeks: float
     risk_level: Coding
     total: Coding
     distress: Coding
@@ -107,7 +145,7 @@ class Knowledge:
     red_flag_statement: str
     text: TextMatcher
     episode: EpisodeRules
-    population: Population
+    thresholds: Thresholds
     body_temperature: frozenset[Coding]
     systemic_steroids: ValueSet
     # Red-flag and caution signals by key, and the keys of the signals each code belongs to (category None:
@@ -164,7 +202,7 @@ def _signal(key: str, raw: Mapping[str, Any], sets: Mapping[str, ValueSet]) -> R
 
 
 def _threshold(raw: Mapping[str, Any]) -> Threshold:
-    return Threshold(float(raw["value"]), raw["citation"], raw["source"])
+    return Threshold(float(raw["value"]), raw["unit"], raw["citation"], raw["source"])
 
 
 EPISODE_TEXT_KEY = "episode:low-back-pain"
@@ -216,7 +254,6 @@ def knowledge() -> Knowledge:
     safety_raw = _read("medicine_safety.json")
     terms.update(contraindication_terms(safety_raw))
     negation = _read("text_matching.json")
-    population = _read("population.json")
     orders = _read("orders.json")
     low_value = _read("low_value.json")
     medicines = _read("medicines.json")
@@ -255,16 +292,8 @@ def knowledge() -> Knowledge:
         caution_signals=tuple(cautions),
         red_flag_statement=flags["guideline_statement"],
         text=TextMatcher.build(terms, negation["negated_before"], negation["negated_after"]),
-        episode=EpisodeRules(
-            valueset=sets[episode["valueset"]],
-            text_key=EPISODE_TEXT_KEY,
-            new_episode_gap_days=_threshold(episode["new_episode_gap_days"]),
-        ),
-        population=Population(
-            adult_min_age=_threshold(population["adult_min_age"]),
-            older_risk_age=_threshold(population["older_risk_age"]),
-            measure_max_age=_threshold(population["measure_max_age"]),
-        ),
+        episode=EpisodeRules(valueset=sets[episode["valueset"]], text_key=EPISODE_TEXT_KEY),
+        thresholds=load_thresholds(_read("thresholds.json")),
         body_temperature=sets["body_temperature"].codes,
         systemic_steroids=sets["systemic_steroid_medicines"],
         bed_rest_codes=frozenset((s, c) for s, c in orders["bed_rest"]["codes"]),
@@ -292,13 +321,11 @@ def knowledge() -> Knowledge:
         low_value_statement=low_value["guideline_statement"],
         ibuprofen=IbuprofenLimits(
             valueset=sets[ibuprofen["valueset"]],
-            max_daily_mg=float(ibuprofen["max_daily_mg"]),
             strength_mg={tuple(k.split("|", 1)): float(v) for k, v in ibuprofen["strength_mg"].items()},
         ),
         nsaid_names=tuple(medicines["nsaid"]["names"]),
         second_line_names=tuple(medicines["second_line"]["names"]),
         startback=StarTBackCodes(
-            screen_after_weeks=float(stratified["screen_after_weeks"]),
             risk_level=(loinc, stratified["codes"]["risk_level"]),
             total=(loinc, stratified["codes"]["total"]),
             distress=(loinc, stratified["codes"]["distress"]),

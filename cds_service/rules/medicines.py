@@ -158,7 +158,7 @@ def ibuprofen_doses(
         if not is_medicine(order, kb.ibuprofen.valueset, ("ibuprofen",)):
             continue
         dose = _with_other_orders(daily_dose_mg(order, kb), order, record, kb)
-        if dose.mg is not None and dose.mg > kb.ibuprofen.max_daily_mg:
+        if dose.mg is not None and dose.mg > kb.thresholds.ibuprofen_max_daily_mg.value:
             safety = safety or nsaid_safety(record, kb, now)
             findings.append(
                 Finding(
@@ -167,11 +167,7 @@ def ibuprofen_doses(
                     target=order,
                     episode=episode,
                     evidence=(order.ref, *safety.evidence),
-                    facts={
-                        "daily_mg": f"{dose.mg:,.0f}",
-                        "how": dose.how,
-                        "max_mg": f"{kb.ibuprofen.max_daily_mg:,.0f}",
-                    },
+                    facts={"daily_mg": f"{dose.mg:,.0f}", "how": dose.how},
                     notes=safety.notes(),
                     offer_medicine=safety.safe_to_offer,
                 )
@@ -185,10 +181,7 @@ def ibuprofen_doses(
                     target=order,
                     episode=episode,
                     evidence=(order.ref,),
-                    facts={
-                        "problem": dose.problem or "dosage not structured",
-                        "max_mg": f"{kb.ibuprofen.max_daily_mg:,.0f}",
-                    },
+                    facts={"problem": dose.problem or "dosage not structured"},
                 )
             )
     return findings

@@ -22,21 +22,26 @@ from datetime import datetime, timedelta
 
 from ..record import Concept, ConditionFact, MedicationFact, ObservationFact, Order, PatientRecord, Quantity
 from .findings import Caution, RedFlag
-from .knowledge import Knowledge, RedFlagCategory, RedFlagSignal
+from .knowledge import Knowledge, RedFlagCategory, RedFlagSignal, Thresholds
 from .text_match import names_a_medicine
 
 NEGATIVE_ANSWERS = frozenset({("http://snomed.info/sct", "373067005"), ("http://loinc.org", "LA32-8")})
 COUNTING_OBSERVATION_STATUSES = frozenset({"preliminary", "final", "amended", "corrected", None})
 # Orders that were never given do not add to a steroid course.
 UNGIVEN_MEDICATION_STATUSES = frozenset({"cancelled", "entered-in-error", "draft"})
-STEROID_LOOKBACK_DAYS = 365  # HEDIS: corticosteroid treatment during the year before the episode
 
 
 @dataclass(frozen=True)
 class RedFlagWindows:
-    fever_days: int = 14
-    fever_celsius: float = 38.0
-    steroid_days: int = 90
+    """The red-flag windows a site may tune (settings); their defaults are in thresholds.json."""
+
+    fever_days: float
+    fever_celsius: float
+    steroid_days: float
+
+    @classmethod
+    def from_thresholds(cls, limits: Thresholds) -> RedFlagWindows:
+        return cls(limits.fever_days.value, limits.fever_celsius.value, limits.long_term_steroid_days.value)
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,11 @@ def _judge(
         window = None
     description = _describe(entry, signal)
     # An undated entry counts as recent: its age cannot be shown, so it cannot be set aside.
-    if isinstance(window, int) and entry.started is not None and entry.started < now - timedelta(days=window):
+    if isinstance(window, int | float) and entry.started is not None and entry.started < now - timedelta(days=window):
         if signal.when_older == "caution":
-            why = f"began more than {window} days ago, so not counted as a new red flag; ask whether it is new or worse"
+            why = (
+                f"began more than {window:g} days ago, so not counted as a new red flag; ask whether it is new or worse"
+            )
             cautions.append(Caution(signal.label, description, entry.ref, why))
         return
     critical = signal.critical and entry.active
@@ -234,11 +241,11 @@ def _steroid_course(
     medications: Iterable[MedicationFact],
     kb: Knowledge,
     now: datetime,
-    threshold_days: int,
+    threshold_days: float,
 ) -> list[RedFlag]:
     """Days of systemic steroid in the past year, summed over every order: monthly prescriptions of
     30 days each make a long course even though no single order is long."""
-    since = now - timedelta(days=STEROID_LOOKBACK_DAYS)
+    since = now - timedelta(days=kb.thresholds.steroid_lookback_days.value)
     total = 0.0
     counted: list[MedicationFact] = []
     for med in medications:

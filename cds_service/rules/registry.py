@@ -38,6 +38,7 @@ def knowledge_problems(
     override_reasons: Mapping[str, Any],
     memory: Mapping[str, Any],
     low_value: Mapping[str, Any],
+    thresholds: Mapping[str, Any],
 ) -> list[str]:
     """What in the knowledge files does not fit the rules (empty when all agree)."""
     problems = []
@@ -64,12 +65,15 @@ def knowledge_problems(
     for item in low_value["interventions"]:
         if item.get("citation") not in citations:
             problems.append(f"low_value.json {item['id']!r} cites unknown source {item.get('citation')!r}")
+    for name, item in thresholds["thresholds"].items():
+        if item.get("citation") not in citations:
+            problems.append(f"thresholds.json {name!r} cites unknown source {item.get('citation')!r}")
     return problems
 
 
 def check_knowledge() -> None:
     """Refuse to start when the knowledge files and the rules disagree (an unknown rule id, reason or citation)."""
-    names = ("cards", "citations", "override_reasons", "memory", "low_value")
+    names = ("cards", "citations", "override_reasons", "memory", "low_value", "thresholds")
     problems = knowledge_problems(**{name: read_knowledge(f"{name}.json") for name in names})
     if problems:
         raise RuntimeError("the knowledge files do not fit the rules: " + "; ".join(problems))

@@ -22,10 +22,6 @@ from .knowledge import Knowledge
 from .medicines import is_medicine
 
 RULE = "lbp-review"
-REVIEW_WEEKS = 12
-MULTIDISCIPLINARY_WEEKS = 13
-IMPORTANT_CHANGE = 2.0
-MIN_SPAN = timedelta(weeks=4)
 
 
 def _pain_scores(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> list[tuple]:
@@ -51,12 +47,13 @@ def _tried(record: PatientRecord, kb: Knowledge) -> tuple[bool, bool]:
 
 
 def review_and_referral(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> Finding | None:
-    if episode.weeks is None or episode.weeks < REVIEW_WEEKS:
+    limits = kb.thresholds
+    if episode.weeks is None or episode.weeks < limits.review_weeks.value:
         return None
     scores = _pain_scores(record, episode, kb)
-    if len(scores) >= 2 and scores[-1][0] - scores[0][0] >= MIN_SPAN:
+    if len(scores) >= 2 and scores[-1][0] - scores[0][0] >= timedelta(weeks=limits.pain_score_min_span_weeks.value):
         first, last = scores[0], scores[-1]
-        if first[1] - last[1] >= IMPORTANT_CHANGE:
+        if first[1] - last[1] >= limits.important_change_points.value:
             return None
         basis = (
             f"pain score {first[1]:g}/10 on {first[0].date().isoformat()} and "
@@ -64,7 +61,9 @@ def review_and_referral(record: PatientRecord, episode: BackPainEpisode, kb: Kno
         )
         exercise, medicine = _tried(record, kb)
         variant = (
-            "multidisciplinary" if episode.weeks >= MULTIDISCIPLINARY_WEEKS and exercise and medicine else "specialist"
+            "multidisciplinary"
+            if episode.weeks >= limits.multidisciplinary_weeks.value and exercise and medicine
+            else "specialist"
         )
         return Finding(
             rule=RULE,

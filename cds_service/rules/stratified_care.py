@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..record import Concept, ObservationFact, PatientRecord, Quantity
 from .findings import BackPainEpisode, Finding
-from .knowledge import Knowledge, StarTBackCodes
+from .knowledge import Knowledge, StarTBackCodes, Thresholds
 
 RISK_RULE = "lbp-startback-risk"
 SCREEN_RULE = "lbp-startback-screen"
@@ -63,7 +63,7 @@ def _text(answer: Answer) -> str:
     return answer.code.label().strip().lower() if answer.code else ""
 
 
-def _item_score(index: int, answer: Answer, codes: StarTBackCodes) -> int | None:
+def _item_score(index: int, answer: Answer, codes: StarTBackCodes, limits: Thresholds) -> int | None:
     if index < 8:
         if answer.boolean is not None:
             return int(answer.boolean)
@@ -76,18 +76,18 @@ def _item_score(index: int, answer: Answer, codes: StarTBackCodes) -> int | None
         return None
     number = _number(answer)
     if number is not None:
-        return 1 if number >= 3 else 0  # 0 not at all ... 3 very much, 4 extremely
+        return 1 if number >= limits.startback_item9_positive_min.value else 0  # 0 not at all ... 4 extremely
     text = _text(answer)
     return (1 if text in codes.item9_positive else 0) if text else None
 
 
-def _risk(total: float, distress: float) -> str:
-    if total <= 3:
+def _risk(total: float, distress: float, limits: Thresholds) -> str:
+    if total <= limits.startback_low_max_total.value:
         return "low"
-    return "high" if distress >= 4 else "medium"
+    return "high" if distress >= limits.startback_high_min_distress.value else "medium"
 
 
-def startback_result(record: PatientRecord, codes: StarTBackCodes) -> StarTBackResult | None:
+def startback_result(record: PatientRecord, codes: StarTBackCodes, limits: Thresholds) -> StarTBackResult | None:
     answers = _answers(record.observations, codes)
     level = answers.get(codes.risk_level)
     if level and level.code:
@@ -97,19 +97,23 @@ def startback_result(record: PatientRecord, codes: StarTBackCodes) -> StarTBackR
     total, distress = answers.get(codes.total), answers.get(codes.distress)
     if total and distress and _number(total) is not None and _number(distress) is not None:
         t, d = _number(total) or 0.0, _number(distress) or 0.0
-        return StarTBackResult(_risk(t, d), f"total score {t:g}, distress subscore {d:g}", (total.ref, distress.ref))
-    scores = [_item_score(i, answers[c], codes) if c in answers else None for i, c in enumerate(codes.items)]
+        return StarTBackResult(
+            _risk(t, d, limits), f"total score {t:g}, distress subscore {d:g}", (total.ref, distress.ref)
+        )
+    scores = [_item_score(i, answers[c], codes, limits) if c in answers else None for i, c in enumerate(codes.items)]
     if all(s is not None for s in scores):
         t, d = sum(scores), sum(scores[4:])  # type: ignore[arg-type]
         refs = tuple(dict.fromkeys(answers[c].ref for c in codes.items))
-        return StarTBackResult(_risk(t, d), f"scored from the nine answers: total {t}, distress subscore {d}", refs)
+        return StarTBackResult(
+            _risk(t, d, limits), f"scored from the nine answers: total {t}, distress subscore {d}", refs
+        )
     return None
 
 
 def stratified_care(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> Finding | None:
     if record.gap("observations"):
         return None
-    result = startback_result(record, kb.startback)
+    result = startback_result(record, kb.startback, kb.thresholds)
     if result:
         return Finding(
             rule=RISK_RULE,
@@ -118,6 +122,6 @@ def stratified_care(record: PatientRecord, episode: BackPainEpisode, kb: Knowled
             evidence=result.evidence,
             facts={"variant": result.risk, "how": result.how},
         )
-    if episode.weeks is not None and episode.weeks >= kb.startback.screen_after_weeks:
+    if episode.weeks is not None and episode.weeks >= kb.thresholds.startback_screen_weeks.value:
         return Finding(rule=SCREEN_RULE, indicator="info", episode=episode, evidence=episode.evidence)
     return None

@@ -1,0 +1,79 @@
+"""The engine's own decisions: adult_min_age, the red-flag card with and without back pain on record,
+what is named as checked, one card per rule and order, most urgent first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cds_service.rules.engine import RED_FLAG_RULE, evaluate
+from cds_service.rules.imaging import RULE as IMAGING_RULE
+
+from ..builders import condition, lumbar_mri, patient, patient_record
+
+LBP = {"icd": "M54.50"}
+
+
+def _rules(findings) -> list[str]:
+    return [f.rule for f in findings]
+
+
+def _evaluate(kb, hook, resources, drafts=(), gaps=()):
+    record = patient_record(resources, drafts=list(drafts), gaps=gaps)
+    return evaluate(hook, record, record.draft_orders, kb, datetime.now(UTC))  # ages are built from today
+
+
+def test_a_patient_one_year_under_the_adult_age_gets_no_adult_advice(kb, limits):
+    child = patient(limits.adult_min_age.value - 0.5)
+    assert _evaluate(kb, "order-sign", [child, condition(**LBP)], drafts=[lumbar_mri()]) == []
+
+
+def test_a_patient_at_the_adult_age_gets_the_imaging_card(kb, limits):
+    adult = patient(limits.adult_min_age.value + 0.01)
+    assert _rules(_evaluate(kb, "order-sign", [adult, condition(**LBP)], drafts=[lumbar_mri()])) == [IMAGING_RULE]
+
+
+def test_a_child_with_a_red_flag_still_gets_the_red_flag_card(kb, limits):
+    child = patient(limits.adult_min_age.value - 1)
+    findings = _evaluate(kb, "order-sign", [child, condition(**LBP), condition(icd="G83.4")], drafts=[lumbar_mri()])
+    assert _rules(findings) == [RED_FLAG_RULE]
+
+
+def test_a_red_flag_never_comes_with_advice_against_imaging(kb):
+    findings = _evaluate(kb, "order-sign", [patient(40), condition(**LBP), condition(icd="C79.51")], [lumbar_mri()])
+    assert _rules(findings) == [RED_FLAG_RULE]
+    assert findings[0].target is not None and findings[0].target.ref == "ServiceRequest/draft-mri"
+    assert findings[0].facts["urgency"] == "urgent" and findings[0].indicator == "warning"
+
+
+def test_critical_flag_without_back_pain_raises_the_card_only_with_imaging_or_a_specific_sign(kb):
+    retention = condition(icd="R33.9")
+    assert _rules(_evaluate(kb, "order-sign", [patient(40), retention], [lumbar_mri()])) == [RED_FLAG_RULE]
+    assert _evaluate(kb, "patient-view", [patient(40), retention]) == []
+    syndrome = condition(icd="G83.4")
+    (finding,) = _evaluate(kb, "patient-view", [patient(40), syndrome])
+    assert (finding.rule, finding.indicator, finding.facts["urgency"]) == (RED_FLAG_RULE, "critical", "stat")
+
+
+def test_no_back_pain_no_red_flag_no_cards(kb):
+    assert _evaluate(kb, "order-sign", [patient(40), condition(icd="J45.909")], [lumbar_mri()]) == []
+
+
+def test_checked_names_the_configured_windows_and_leaves_out_unread_sources(kb, limits):
+    (finding,) = _evaluate(kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()])
+    fever = f"body temperature ≥ {limits.fever_celsius.value:.1f} °C in the last {limits.fever_days}"
+    assert any(item.startswith(fever) for item in finding.checked)
+    (unread,) = _evaluate(kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()], gaps=("observations",))
+    assert not any(item.startswith("body temperature") for item in unread.checked)
+    assert any(item.startswith("observations") for item in unread.not_checked)
+
+
+def test_patient_view_without_urgent_findings_gives_the_first_line_plan(kb):
+    assert _rules(_evaluate(kb, "patient-view", [patient(40), condition(days_ago=3, **LBP)])) == ["lbp-first-line"]
+
+
+def test_most_urgent_card_first(kb):
+    findings = _evaluate(kb, "patient-view", [patient(40), condition(days_ago=3, **LBP), condition(icd="G83.4")])
+    assert findings[0].indicator == "critical"
+    assert [f.indicator for f in findings] == sorted(
+        (f.indicator for f in findings), key=["critical", "warning", "info"].index
+    )
