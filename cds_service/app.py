@@ -15,19 +15,20 @@ from werkzeug.exceptions import HTTPException
 
 from . import logs
 from .cards import validate_order_templates
+from .errors import AuthenticationFailed, ServiceError, StorageUnavailable
 from .feedback import parse_feedback
-from .fhir_client import DisallowedFhirServer, FhirClient
+from .fhir_client import FhirClient
 from .fhir_models import preload
 from .hooks import HookPipeline
 from .memory import Memory, MemoryPolicy
-from .patient_data import DataUnavailable, PatientDataAssembler
-from .protocol import ProtocolError, load_services, parse_hook_request
+from .patient_data import PatientDataAssembler
+from .protocol import load_services, parse_hook_request
 from .rules.knowledge import knowledge
 from .rules.registry import check_knowledge
 from .rules.selection import selector_for
 from .settings import Settings
 from .storage import Store, utcnow
-from .trust import AuthenticationFailed, Caller, KeySets, ReplayGuard, Verifier, load_registry
+from .trust import Caller, KeySets, ReplayGuard, Verifier, load_registry
 
 log = logging.getLogger("cds_service.http")
 api = Blueprint("cds_hooks", __name__)
@@ -42,6 +43,16 @@ def operation_outcome(status: int, message: str, code: str = "invalid") -> Any:
     body = {"resourceType": "OperationOutcome", "issue": [{"severity": severity, "code": code, "diagnostics": message}]}
     response = jsonify(body)
     response.status_code = status
+    return response
+
+
+def error_response(exc: ServiceError) -> Any:
+    """The one mapping from the service's errors to HTTP: each class names its status and issue code."""
+    response = operation_outcome(exc.status, exc.message, exc.code)
+    if exc.reason != exc.message and has_request_context():
+        g.error_reason = f"{exc.message}: {exc.reason}"  # the log line's reason (never a token), not the caller's
+    if exc.retry_after_s is not None:
+        response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
 
 
@@ -144,13 +155,8 @@ def call_service(service_id: str) -> Any:
         # With authentication on, the FHIR servers a caller may name are those registered for that EHR.
         allowed = caller.ehr.fhir_servers if caller else None
         result = _cds()["pipeline"].answer(service, hook_request, allowed_servers=allowed)
-    except ProtocolError as exc:
-        return operation_outcome(exc.status, exc.message, exc.code)
-    except DisallowedFhirServer as exc:
-        return operation_outcome(400, str(exc), "security")
-    except DataUnavailable as exc:
-        missing = "; ".join(f"{m.key} ({m.purpose}): {m.reason}" for m in exc.missing)
-        return operation_outcome(412, f"required patient data could not be obtained: {missing}", "incomplete")
+    except ServiceError as exc:  # a protocol error, a disallowed FHIR server, required data not obtainable
+        return error_response(exc)
     g.cards = len(result.body["cards"])
     g.held_back = list(result.held_back)
     return jsonify(result.body)
@@ -170,17 +176,15 @@ def receive_feedback(service_id: str) -> Any:
         return error
     try:
         items = parse_feedback(body)
-    except ProtocolError as exc:
-        return operation_outcome(exc.status, exc.message, exc.code)
+    except ServiceError as exc:
+        return error_response(exc)
     store = _cds()["store"]
     try:
         known = store.add_feedback(service_id, items, utcnow())
     except (SQLAlchemyError, OSError, UnicodeError) as exc:
         # Never a 200 for feedback that was not stored: the EHR should retry.
         store.failed("feedback", exc)
-        response = operation_outcome(503, "the feedback could not be stored; please retry", "transient")
-        response.headers["Retry-After"] = "5"
-        return response
+        return error_response(StorageUnavailable("the feedback could not be stored; please retry"))
     unknown = [item.card_uuid for item, is_known in zip(items, known, strict=True) if not is_known]
     if unknown:
         log.warning("feedback for unknown cards", extra={"service": service_id, "cards": len(unknown)})
@@ -241,9 +245,7 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
                 g.caller = verifier.verify(request.headers.get("Authorization"), _audience(settings))
             except AuthenticationFailed as exc:
                 log.warning("authentication failed", extra={"reason": exc.reason, "path": request.path})
-                response = operation_outcome(401, "authentication failed", "login")
-                g.error_reason = f"authentication failed: {exc.reason}"  # the log's reason, never the token
-                return response
+                return error_response(exc)
         return None
 
     @app.after_request

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .protocol import ProtocolError
+from .errors import ProtocolError
 from .storage import FeedbackRecord
 
 OUTCOMES = frozenset({"accepted", "overridden"})

@@ -26,24 +26,12 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
+from .errors import DisallowedFhirServer, FhirAccessError
 from .record import as_list
 from .settings import Settings
 
 FHIR_JSON = "application/fhir+json"
 RETRYABLE_STATUSES = frozenset({429, 503})
-
-
-class FhirAccessError(Exception):
-    """Data could not be read from the FHIR server. ``reason`` is safe to return to the caller."""
-
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
-class DisallowedFhirServer(Exception):
-    """The request named a FHIR server this service is not allowed to contact."""
 
 
 def check_fhir_server(url: str, settings: Settings, allowed: tuple[str, ...] | None = None) -> str:

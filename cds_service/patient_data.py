@@ -20,27 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import record as rec
-from .fhir_client import FhirAccessError, FhirClient, SearchResult, check_fhir_server
+from .errors import DataUnavailable, FhirAccessError, Unobtainable
+from .fhir_client import FhirClient, SearchResult, check_fhir_server
 from .fhir_shape import normalise
 from .protocol import CdsService, HookRequest, PrefetchKey
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Unobtainable:
-    key: str
-    purpose: str
-    reason: str
-
-
-class DataUnavailable(Exception):
-    """Required data was neither prefetched nor obtainable from the FHIR server (HTTP 412)."""
-
-    def __init__(self, missing: list[Unobtainable]) -> None:
-        super().__init__("; ".join(f"{m.key}: {m.reason}" for m in missing))
-        self.missing = missing
 
 
 @dataclass(frozen=True)

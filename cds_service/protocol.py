@@ -13,20 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .errors import ProtocolError
 from .package_data import KNOWLEDGE_DIR
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 ORDER_RESOURCE_TYPES = frozenset({"ServiceRequest", "DeviceRequest", "MedicationRequest"})
-
-
-class ProtocolError(Exception):
-    """A request the service cannot act on; ``status`` and ``message`` go to the caller as JSON."""
-
-    def __init__(self, message: str, *, status: int = 400, code: str = "invalid") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -25,18 +25,12 @@ from typing import Any
 import jwt
 import requests
 
+from .errors import AuthenticationFailed
+
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
-
-
-class AuthenticationFailed(Exception):
-    """The caller is not trusted; ``reason`` is for the log only."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

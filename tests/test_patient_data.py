@@ -129,7 +129,8 @@ def test_connection_errors_are_retried_then_succeed():
 
 @responses.activate
 def test_429_with_retry_after_is_retried_but_500_is_not():
-    from cds_service.fhir_client import FhirAccessError, FhirClient
+    from cds_service.errors import FhirAccessError
+    from cds_service.fhir_client import FhirClient
 
     busy, broken = f"{FAKE_FHIR}/Patient/busy", f"{FAKE_FHIR}/Patient/broken"
     responses.add(responses.GET, busy, status=429, headers={"Retry-After": "0"})
@@ -144,7 +145,8 @@ def test_429_with_retry_after_is_retried_but_500_is_not():
 
 @responses.activate
 def test_a_long_retry_after_is_not_waited_for():
-    from cds_service.fhir_client import FhirAccessError, FhirClient
+    from cds_service.errors import FhirAccessError
+    from cds_service.fhir_client import FhirClient
 
     url = f"{FAKE_FHIR}/Patient/1"
     responses.add(responses.GET, url, status=503, headers={"Retry-After": "120"})
@@ -182,7 +184,8 @@ def test_paging_is_followed_and_bounded():
 
 @responses.activate
 def test_a_paging_link_to_another_host_is_not_followed():
-    from cds_service.fhir_client import FhirAccessError, FhirClient
+    from cds_service.errors import FhirAccessError
+    from cds_service.fhir_client import FhirClient
 
     responses.add(responses.GET, f"{FAKE_FHIR}/Condition", json=_page(0, "https://attacker.example/steal"))
     with pytest.raises(FhirAccessError, match="outside the FHIR server"):
