@@ -301,10 +301,17 @@ def patient_record(
     drafts: list[dict[str, Any]] = (),  # type: ignore[assignment]
     gaps: tuple[str, ...] = (),
 ) -> Any:
-    """A PatientRecord for rule-level tests, read the way the service reads prefetch (validated FHIR turned
-    into facts), without HTTP: `gaps` names prefetch keys that are reported as unreadable."""
+    """A PatientRecord for rule-level tests, read the way the service reads prefetch (the relevance filter,
+    then validated FHIR turned into facts), without HTTP: `gaps` names prefetch keys reported unreadable.
+    A resource the filter drops never reaches the rules here either, so a filter that hid a red flag
+    fails the rule tests too."""
     from cds_service import record as rec
     from cds_service.patient_data import draft_order_fact, with_contained_medication
+    from cds_service.rules.knowledge import knowledge
+    from cds_service.rules.selection import selector_for
+
+    kb = knowledge()
+    selector = selector_for(kb, int(kb.thresholds.fever_days.value))
 
     readers = {
         "Condition": ("conditions", rec.condition_fact),
@@ -329,6 +336,8 @@ def patient_record(
         if resource["resourceType"] == "Patient":
             patient_resource = resource
             continue
+        if not selector.is_relevant(resource) or rec.is_excluded(resource):
+            continue
         assert rec.validate(resource), f"builder made invalid FHIR: {rec.problems(resource)}"
         field, read = readers[resource["resourceType"]]
         facts[field].append(read(resource))
@@ -342,6 +351,7 @@ def patient_record(
         medications=tuple(facts["medications"]),
         allergies=tuple(facts["allergies"]),
         draft_orders=tuple(d for d in read_drafts if isinstance(d, rec.OrderFact | rec.MedicationFact)),
+        unreadable_drafts=tuple(d for d in read_drafts if isinstance(d, rec.UnreadableOrder)),
         gaps=tuple(rec.DataGap(key, key, "could not be read (test)") for key in gaps),
     )
 

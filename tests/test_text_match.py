@@ -68,3 +68,31 @@ def test_an_uncoded_duloxetine_order_is_read() -> None:
         "medicationCodeableConcept": {"text": "Duloxetine 30mg"},
     }
     assert selector_for(KB, 14).is_relevant(order)
+
+
+def _fresh_matcher():
+    from cds_service.rules.text_match import TextMatcher
+
+    return TextMatcher.build({"flag": ["saddle (?:anaesthesia|numbness)"]}, ["no"], ["ruled out"])
+
+
+def test_might_match_sees_a_term_in_any_case_negated_or_not():
+    matcher = _fresh_matcher()
+    assert matcher.might_match("SADDLE ANAESTHESIA")
+    assert matcher.might_match("no saddle numbness")  # worth reading; find() then applies the negation
+    assert not matcher.might_match("knee pain")
+    assert not matcher.might_match("")
+
+
+def test_might_match_remembers_each_answer_and_stays_bounded(monkeypatch):
+    from cds_service.rules import text_match
+
+    monkeypatch.setattr(text_match, "SEEN_LIMIT", 3)
+    matcher = _fresh_matcher()
+    for text in ("a", "saddle numbness", "c", "d", "e"):
+        matcher.might_match(text)
+    assert list(matcher.seen) == ["c", "d", "e"]  # oldest first out
+    assert matcher.seen["e"] is False
+    assert matcher.might_match("saddle numbness") is True  # forgotten, asked again, same answer
+    other = _fresh_matcher()
+    assert other.seen == {}  # answers belong to their matcher

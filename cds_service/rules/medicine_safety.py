@@ -85,6 +85,10 @@ class SafetyCheck:
         return tuple(notes)
 
 
+# Knowledge loading, run once per process when Knowledge is built (not mutation-tested: mutmut's workers fork
+# from a process whose Knowledge is already built, so a mutant here would never run; tests/test_knowledge_*
+# and start-up cover it).
+# pragma: no mutate start
 def contraindication_terms(raw: Mapping[str, Any]) -> dict[str, list[str]]:
     """Text terms of each contraindication, for the one TextMatcher the knowledge builds."""
     return {f"contraindication:{i['id']}": list(i["text"]) for i in raw["nsaid_contraindications"] if i.get("text")}
@@ -125,6 +129,9 @@ def load_medicine_safety(raw: Mapping[str, Any], sets: Mapping[str, ValueSet]) -
             other_reasons=sets[opioid["other_indication_reasons"]],
         ),
     )
+
+
+# pragma: no mutate end
 
 
 def _text_says(matcher: TextMatcher, key: str, concept: Concept) -> bool:

@@ -216,7 +216,7 @@ def opioid_before_nsaid(
             target=order,
             episode=episode,
             evidence=(order.ref, *episode.evidence, *safety.evidence),
-            checked=(f"{len(record.medications)} medication orders on record",),
+            checked=("the patient's medication orders on record, in any status",),
             not_checked=not_checked,
             notes=safety.notes(),
             offer_medicine=safety.safe_to_offer,

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SEEN_LIMIT = 20_000
-_SEEN: dict[str, bool] = {}
 CLAUSE_BREAK = re.compile(r"[.;:\n|]|\bbut\b|\bhowever\b")
 
 
@@ -25,7 +24,11 @@ class TextMatcher:
     negated_before: re.Pattern[str]
     negated_after: re.Pattern[str]
     any_term: re.Pattern[str]  # every term at once: a cheap first look
+    # might_match's answers, per matcher (two matchers with different terms must not share them)
+    seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
+    # Built once per process with Knowledge; not mutation-tested (see medicine_safety.load_medicine_safety).
+    # pragma: no mutate start
     @classmethod
     def build(cls, terms: Mapping[str, Sequence[str]], before: Sequence[str], after: Sequence[str]) -> TextMatcher:
         def alternation(words: Sequence[str]) -> str:
@@ -40,17 +43,19 @@ class TextMatcher:
             any_term=re.compile(rf"\b(?:{alternation(every)})" if every else r"$^"),
         )
 
+    # pragma: no mutate end
+
     def might_match(self, text: str) -> bool:
         """True when any term occurs at all, negated or not (to decide whether a resource is worth reading).
 
         The same problem-list texts come back on every hook call for a chart: answers are remembered
         (bounded, oldest first), which changes speed, never an answer."""
-        known = _SEEN.get(text)
+        known = self.seen.get(text)
         if known is None:
             known = self.any_term.search(text.lower()) is not None
-            if len(_SEEN) >= SEEN_LIMIT:
-                _SEEN.pop(next(iter(_SEEN)), None)
-            _SEEN[text] = known
+            if len(self.seen) >= SEEN_LIMIT:
+                self.seen.pop(next(iter(self.seen)), None)
+            self.seen[text] = known
         return known
 
     def find(self, text: str, keys: Sequence[str] | None = None) -> set[str]:

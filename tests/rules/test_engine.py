@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cds_service.rules.engine import RED_FLAG_RULE, evaluate
+from cds_service.rules.engine import RED_FLAG_RULE, evaluate, orders_in_question
 from cds_service.rules.imaging import RULE as IMAGING_RULE
 
 from ..builders import condition, lumbar_mri, patient, patient_record
@@ -19,7 +19,8 @@ def _rules(findings) -> list[str]:
 
 def _evaluate(kb, hook, resources, drafts=(), gaps=()):
     record = patient_record(resources, drafts=list(drafts), gaps=gaps)
-    return evaluate(hook, record, record.draft_orders, kb, datetime.now(UTC))  # ages are built from today
+    orders = orders_in_question(hook, record, [])
+    return evaluate(hook, record, orders, kb, datetime.now(UTC))  # ages are built from today
 
 
 def test_a_patient_one_year_under_the_adult_age_gets_no_adult_advice(kb, limits):
@@ -77,3 +78,77 @@ def test_most_urgent_card_first(kb):
     assert [f.indicator for f in findings] == sorted(
         (f.indicator for f in findings), key=["critical", "warning", "info"].index
     )
+
+
+def test_known_axial_spondyloarthritis_replaces_mechanical_advice(kb):
+    known = condition(icd="M45.6", text="Ankylosing spondylitis")
+    findings = _evaluate(kb, "order-sign", [patient(40), condition(**LBP), known], [lumbar_mri()])
+    assert _rules(findings) == ["lbp-inflammatory"]
+    assert _rules(_evaluate(kb, "patient-view", [patient(40), condition(days_ago=30, **LBP), known])) == [
+        "lbp-inflammatory"
+    ]  # no STarT Back screen and no first-line plan for inflammatory disease
+
+
+def test_the_inflammatory_screen_shows_on_patient_view_only(kb, limits):
+    chronic_days = (limits.inflammatory_chronic_weeks.value + 4) * 7
+    young = [patient(30), condition(days_ago=chronic_days, **LBP)]
+    assert "lbp-inflammatory" in _rules(_evaluate(kb, "patient-view", young))
+    assert "lbp-inflammatory" not in _rules(_evaluate(kb, "order-sign", young, [lumbar_mri()]))
+
+
+def test_red_flag_card_carries_the_episode_and_the_imaging_order(kb):
+    lbp = condition(**LBP)
+    findings = _evaluate(kb, "order-sign", [patient(40), lbp, condition(icd="C79.51")], [lumbar_mri()])
+    assert findings[0].episode is not None and findings[0].episode.evidence == (f"Condition/{lbp['id']}",)
+    (no_episode,) = _evaluate(kb, "order-sign", [patient(40), condition(icd="R33.9")], [lumbar_mri()])
+    assert no_episode.target is not None and no_episode.target.ref == "ServiceRequest/draft-mri"
+    assert no_episode.episode is None
+
+
+def test_the_red_flag_card_lists_the_most_urgent_flag_first(kb):
+    flags = [condition(icd="C79.51"), condition(icd="R33.9")]
+    (finding,) = _evaluate(kb, "patient-view", [patient(40), condition(**LBP), *flags])
+    assert finding.red_flags[0].category_id == "cauda-equina"
+    assert finding.evidence == tuple(dict.fromkeys(f.evidence for f in finding.red_flags))
+
+
+def test_ibuprofen_dose_checked_within_evaluate_while_ordering_only_for_unknown_doses(kb):
+    from ..builders import dose, medication
+
+    text_only = medication(status="draft", id="ibu", rxnorm="197807", dosage=[{"text": "as directed"}])
+    lbp = condition(**LBP)
+    findings = _evaluate(kb, "order-sign", [patient(40), lbp], [text_only])
+    assert _rules(findings) == ["lbp-ibuprofen-dose-unknown"]
+    high = medication(status="draft", id="ibu", rxnorm="197807", dosage=[dose(1200, per=3)])
+    (finding,) = _evaluate(kb, "order-sign", [patient(40), lbp], [high])
+    assert finding.episode is not None and finding.episode.evidence == (f"Condition/{lbp['id']}",)
+
+
+def test_patient_view_without_an_urgent_card_keeps_the_first_line_plan_beside_info_cards(kb, limits):
+    days = (limits.startback_screen_weeks.value + 1) * 7
+    findings = _evaluate(kb, "patient-view", [patient(60), condition(days_ago=days, **LBP)])
+    assert _rules(findings) == ["lbp-startback-screen", "lbp-first-line"]
+
+
+def test_an_urgent_card_on_patient_view_drops_the_first_line_plan(kb):
+    bed_rest = {
+        "resourceType": "ServiceRequest",
+        "id": "bed",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/built-patient"},
+        "code": {"text": "Bed rest"},
+    }
+    findings = _evaluate(kb, "patient-view", [patient(40), condition(days_ago=3, **LBP), bed_rest])
+    assert "lbp-bed-rest" in _rules(findings) and "lbp-first-line" not in _rules(findings)
+
+
+def test_checked_names_steroid_orders_unless_medications_were_unread(kb, limits):
+    (finding,) = _evaluate(kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()])
+    steroid = f"systemic steroid orders adding up to {limits.long_term_steroid_days} days or more in the past year"
+    assert steroid in finding.checked
+    assert set(c.label for c in kb.red_flag_categories) <= set(finding.checked)
+    (unread,) = _evaluate(
+        kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()], gaps=("medicationRequests",)
+    )
+    assert steroid not in unread.checked

@@ -131,3 +131,76 @@ def test_an_opioid_after_an_nsaid_is_no_card(kb):
 def test_an_opioid_with_an_nsaid_allergy_informs_and_offers_nothing(kb):
     (finding,) = _opioid_cards(kb, [allergy(text="Ibuprofen")])
     assert (finding.indicator, finding.offer_medicine, finding.offer_cancel) == ("info", False, False)
+
+
+def test_the_dose_findings_whole(kb):
+    from cds_service.rules.findings import Finding
+
+    record = patient_record([], drafts=[_draft(dose(1200, per=3), id="high"), _draft({"text": "prn"}, id="text")])
+    high, unknown = ibuprofen_doses(record.draft_orders, record, EPISODE, kb, "order-sign", NOW)
+    assert high == Finding(
+        rule=DOSE_RULE,
+        indicator="warning",
+        target=record.draft_orders[0],
+        episode=EPISODE,
+        evidence=("MedicationRequest/high",),
+        facts={"daily_mg": "3,600", "how": "1200 mg 3 times per 1 d"},
+    )
+    assert unknown == Finding(
+        rule=DOSE_UNKNOWN_RULE,
+        indicator="info",
+        target=record.draft_orders[1],
+        episode=EPISODE,
+        evidence=("MedicationRequest/text",),
+        facts={"problem": "no structured dose quantity; the dosage is text only"},
+    )
+
+
+def test_a_dose_card_names_what_stands_against_the_one_click_change(kb):
+    record = patient_record([allergy(text="Naproxen")], drafts=[_draft(dose(1200, per=3))])
+    (finding,) = ibuprofen_doses(record.draft_orders, record, EPISODE, kb, "order-sign", NOW)
+    assert not finding.offer_medicine
+    assert finding.evidence == ("MedicationRequest/ibu", record.allergies[0].ref)
+    assert finding.notes and finding.notes[0].startswith("**Not offered in one click: NSAID or aspirin allergy")
+
+
+def test_non_ibuprofen_orders_are_skipped_and_later_ibuprofen_still_checked(kb):
+    record = patient_record(
+        [], drafts=[medication(status="draft", id="opioid", rxnorm=OXYCODONE), _draft(dose(1200, per=3), id="ibu2")]
+    )
+    findings = ibuprofen_doses(record.draft_orders, record, EPISODE, kb, "order-sign", NOW)
+    assert [f.target.ref for f in findings if f.target] == ["MedicationRequest/ibu2"]
+
+
+def test_the_opioid_finding_whole_and_with_unread_medications(kb):
+    from cds_service.rules.findings import Finding
+
+    record = patient_record([medication(rxnorm="314076")], drafts=[_opioid()], gaps=("medicationRequests",))
+    (finding,) = opioid_before_nsaid(record.draft_orders, record, EPISODE, kb, NOW)
+    assert finding == Finding(
+        rule=OPIOID_RULE,
+        indicator="warning",
+        target=record.draft_orders[0],
+        episode=EPISODE,
+        evidence=("MedicationRequest/opioid", "Condition/lbp"),
+        checked=("the patient's medication orders on record, in any status",),
+        not_checked=("medicationRequests: could not be read (test)",),
+        notes=finding.notes,
+        offer_medicine=False,
+        offer_cancel=True,
+    )
+    assert finding.notes == (
+        "**Not offered in one click:** could not check medication orders (anticoagulants, antiplatelets) "
+        "(could not be read (test)).",
+    )
+
+
+def test_an_opioid_with_a_draft_nsaid_in_the_same_call_is_no_card(kb):
+    record = patient_record([], drafts=[_opioid(), _draft(dose(400, per=3), id="ibu")])
+    assert opioid_before_nsaid(record.draft_orders, record, EPISODE, kb, NOW) == []
+
+
+def test_an_opioid_for_another_reason_and_a_non_opioid_are_no_card(kb):
+    other = medication(status="draft", id="opioid", rxnorm=OXYCODONE, reason={"icd": "C50.911"})
+    record = patient_record([], drafts=[other, medication(status="draft", id="x", rxnorm="314076")])
+    assert opioid_before_nsaid(record.draft_orders, record, EPISODE, kb, NOW) == []
