@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets bench container-test
+.PHONY: install run test lint format clean valuesets bench container-test mutation
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,8 +46,16 @@ format: $(STAMP)
 valuesets: $(STAMP)
 	$(BIN)/python scripts/build_valuesets.py
 
+## Mutation testing of the rules, the red-flag and the dose code with mutmut (not part of make test).
+## Each mutant runs only the in-process tests that reach it; prints the score and every survivor.
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mutation]'
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $$(nproc)
+	$(BIN)/python scripts/mutation_report.py
+
 clean:
-	rm -rf $(VENV) $(FHIR_SERVER)/node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FHIR_SERVER)/node_modules .pytest_cache .ruff_cache mutants
 
 ## Benchmarks against a floor (prints a table; never fails on timing). Installs wrk from Debian when root.
 bench: install

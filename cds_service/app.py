@@ -23,6 +23,7 @@ from .hooks import HookPipeline
 from .memory import Memory, MemoryPolicy
 from .patient_data import PatientDataAssembler
 from .protocol import load_services, parse_hook_request
+from .retention import RetentionJob
 from .rules.knowledge import knowledge
 from .rules.registry import check_knowledge
 from .rules.selection import selector_for
@@ -71,12 +72,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     validate_order_templates()
     check_knowledge()
     store = Store(settings.database_url)
+    retention = RetentionJob(store, settings.retention_days, settings.purge_interval_s)
+    retention.start()
     memory = Memory(store, MemoryPolicy.load(settings.suppression_days)) if settings.memory_enabled else None
     app.extensions["cds"] = {
         "settings": settings,
         "services": load_services(),
         "pipeline": HookPipeline(settings, assembler, kb, store, memory),
         "store": store,
+        "retention": retention,
         "verifier": _verifier(settings),
     }
 
@@ -95,6 +99,13 @@ def _verifier(settings: Settings) -> Verifier | None:
         raise RuntimeError(
             "authentication is on but no registry of trusted EHRs is configured: set CDS_TRUSTED_EHRS_FILE "
             "(or CDS_AUTH_REQUIRED=false for local development only)"
+        )
+    if not settings.public_base_url:
+        # The audience must be fixed by the operator: taken from the request's Host and X-Forwarded-Proto it
+        # would accept a token addressed to any other service the caller names.
+        raise RuntimeError(
+            "authentication is on but CDS_PUBLIC_BASE_URL is not set: set it to the URL EHRs use to reach this "
+            "service (e.g. https://cds.example.org); JWT `aud` is checked against it, never against request headers"
         )
     return Verifier(
         load_registry(settings.trusted_ehrs_file),
@@ -163,10 +174,9 @@ def call_service(service_id: str) -> Any:
 
 
 def _audience(settings: Settings) -> str:
-    """The URL the EHR called, as `aud` must name it; behind a proxy, from the configured public base URL."""
-    if settings.public_base_url:
-        return settings.public_base_url.rstrip("/") + request.path
-    return request.base_url
+    """The URL the EHR called, as `aud` must name it: the configured public base URL (required when
+    authentication is on, checked at start-up) and the path; never the Host or forwarded headers."""
+    return settings.public_base_url.rstrip("/") + request.path
 
 
 @api.post("/cds-services/<service_id>/feedback")

@@ -22,8 +22,7 @@ from pathlib import Path
 
 from .package_data import KNOWLEDGE_DIR
 from .protocol import HookRequest
-from .rules.engine import RED_FLAG_RULE
-from .rules.findings import Finding
+from .rules.findings import RED_FLAG_RULE, Finding
 from .storage import Store
 
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from concurrent.futures import TimeoutError as FuturesTimeout
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from . import record as rec
 from .errors import DataUnavailable, FhirAccessError, Unobtainable
@@ -29,11 +28,10 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Selector:
-    """Which raw resources are worth validating: the rules' interest, expressed as data."""
+class Selector(Protocol):
+    """Which raw resources are worth validating: the rules' interest (rules.selection builds one)."""
 
-    is_relevant: Callable[[Mapping[str, Any]], bool]
+    def is_relevant(self, resource: Mapping[str, Any]) -> bool: ...
 
 
 def _has_next(bundle: Mapping[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .errors import ProtocolError
+from .limits import ID_MAX, check_text
 from .package_data import KNOWLEDGE_DIR
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
@@ -100,7 +101,9 @@ class HookRequest:
     selections: tuple[str, ...] = ()
 
 
-def _string(container: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
+def _string(
+    container: Mapping[str, Any], key: str, where: str, *, required: bool, max_length: int | None = None
+) -> str | None:
     value = container.get(key)
     if value is None:
         if required:
@@ -108,6 +111,9 @@ def _string(container: Mapping[str, Any], key: str, where: str, *, required: boo
         return None
     if not isinstance(value, str) or not value.strip():
         raise ProtocolError(f"{where}{key} must be a non-empty string")
+    problem = check_text(value, f"{where}{key}", max_length)
+    if problem:
+        raise ProtocolError(problem)
     return value
 
 
@@ -118,17 +124,17 @@ def parse_hook_request(body: Any, service: CdsService) -> HookRequest:
     hook = _string(body, "hook", "", required=True)
     if hook != service.hook:
         raise ProtocolError(f"hook {hook!r} does not match service {service.id!r}, which answers {service.hook!r}")
-    hook_instance = _string(body, "hookInstance", "", required=True)
+    hook_instance = _string(body, "hookInstance", "", required=True, max_length=ID_MAX)
     assert hook is not None and hook_instance is not None
 
     context = body.get("context")
     if not isinstance(context, Mapping):
         raise ProtocolError("context is required and must be a JSON object")
-    patient_id = _string(context, "patientId", "context.", required=True)
+    patient_id = _string(context, "patientId", "context.", required=True, max_length=ID_MAX)
     # CDS Hooks 1.0-era clients sent the user as a top-level `user`; accept it when context.userId is absent.
     user_id = _string(context, "userId", "context.", required=not isinstance(body.get("user"), str))
     user_id = user_id or str(body.get("user"))
-    encounter_id = _string(context, "encounterId", "context.", required=False)
+    encounter_id = _string(context, "encounterId", "context.", required=False, max_length=ID_MAX)
 
     fhir_server = _string(body, "fhirServer", "", required=False)
     access_token = None

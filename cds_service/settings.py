@@ -73,6 +73,7 @@ class Settings:
     memory_enabled: bool = True
     suppression_days: float = 30.0
     retention_days: int = 365
+    purge_interval_s: float = 3600.0  # each worker purges on this timer (0: only `cds-service purge`)
 
     # Logging
     log_level: str = "INFO"

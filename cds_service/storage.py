@@ -38,6 +38,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
+from .limits import ID_MAX, URI_MAX, UUID_MAX
+
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
@@ -48,12 +50,12 @@ cards = Table(
     Column("uuid", String(64), primary_key=True),
     Column("service_id", String(64), nullable=False),
     Column("hook", String(32), nullable=False),
-    Column("hook_instance", String(128), nullable=False),
+    Column("hook_instance", String(ID_MAX), nullable=False),
     # Indexed only where a query needs it: every index is paid for on the per-call insert.
     Column("rule", String(64), nullable=False),
     Column("indicator", String(16), nullable=False),
-    Column("patient_id", String(128), nullable=False),
-    Column("encounter_id", String(128), index=True),
+    Column("patient_id", String(ID_MAX), nullable=False),
+    Column("encounter_id", String(ID_MAX), index=True),
     Column("target_ref", String(256)),
     Column("target_fingerprint", String(64)),
     Column("evidence", JSON, nullable=False),
@@ -66,18 +68,18 @@ feedback = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("service_id", String(64), nullable=False),
-    Column("card_uuid", String(64), nullable=False, index=True),
+    Column("card_uuid", String(UUID_MAX), nullable=False, index=True),
     Column("known_card", Boolean, nullable=False),
     # Copied from the card log when the card is known, so that the per-call memory lookup reads this small
     # table alone; joining the card log made every call slower as a patient's card history grew.
-    Column("patient_id", String(128), index=True),
+    Column("patient_id", String(ID_MAX), index=True),
     Column("rule", String(64)),
     # What the card was about (memory.fingerprint): an override holds back that finding on that target only.
     Column("target_fingerprint", String(64)),
     Column("outcome", String(16), nullable=False),
     Column("accepted_suggestions", JSON),
-    Column("reason_system", String(256)),
-    Column("reason_code", String(128)),
+    Column("reason_system", String(URI_MAX)),
+    Column("reason_code", String(ID_MAX)),
     Column("user_comment", Text),
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, index=True),
@@ -90,7 +92,7 @@ feedback = Table(
 encounter_memory = Table(
     "encounter_memory",
     metadata,
-    Column("encounter_id", String(128), nullable=False),
+    Column("encounter_id", String(ID_MAX), nullable=False),
     Column("rule", String(64), nullable=False),
     Column("target_ref", String(256), nullable=False),  # "" when the card has no target
     Column("target_fingerprint", String(64), nullable=False),
@@ -184,6 +186,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 LOCK_WAIT_S = 2.0
 # A failed write marks the store degraded for this long: /readyz says so, the cards still go out.
 DEGRADED_FOR_S = 60.0
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones: compare them as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class Store:
@@ -301,6 +308,20 @@ class Store:
                 cards.c.target_ref,
             ).where(cards.c.uuid.in_(uuids))
             known = {row.uuid: row for row in conn.execute(query)}
+            # Idempotent: an EHR that retries after a dropped connection sends the same answer again (same
+            # card, outcome and outcomeTimestamp); it is stored once.
+            stored = conn.execute(
+                select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp).where(
+                    feedback.c.card_uuid.in_(uuids)
+                )
+            )
+            seen = {(r.card_uuid, r.outcome, _utc(r.outcome_timestamp)) for r in stored}
+            fresh = []
+            for item in items:
+                key = (item.card_uuid, item.outcome, _utc(item.outcome_timestamp))
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(item)
             rows = [
                 {
                     "service_id": service_id,
@@ -317,9 +338,10 @@ class Store:
                     "outcome_timestamp": i.outcome_timestamp,
                     "received_at": now,
                 }
-                for i in items
+                for i in fresh
             ]
-            conn.execute(insert(feedback), rows)
+            if rows:
+                conn.execute(insert(feedback), rows)
             for card in known.values():
                 if card.encounter_id is None:
                     continue

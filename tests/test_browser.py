@@ -78,6 +78,7 @@ def secured_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
         **os.environ,
         "CDS_AUTH_REQUIRED": "true",
         "CDS_TRUSTED_EHRS_FILE": str(folder / "trusted.json"),
+        "CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "CDS_REPLAY_DB": str(folder / "jti.sqlite3"),
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
         "CDS_DATABASE_URL": database,

@@ -70,6 +70,7 @@ def secure_app(tmp_path):
     path.write_text(json.dumps(registry))
     settings = dev_settings(
         auth_required=True,
+        public_base_url=BASE,
         trusted_ehrs_file=path,
         replay_db=tmp_path / "jti.sqlite3",
         jwks_refresh_interval_s=0.0,
@@ -234,6 +235,34 @@ def test_authentication_is_on_by_default_and_needs_a_registry():
         create_app(Settings.from_env({}))
 
 
+def test_authentication_without_a_public_base_url_refuses_to_start(tmp_path):
+    from cds_service.settings import Settings
+
+    registry = tmp_path / "ehrs.json"
+    registry.write_text(json.dumps({"ehrs": []}))
+    with pytest.raises(RuntimeError, match="CDS_PUBLIC_BASE_URL is not set"):
+        create_app(Settings.from_env({"CDS_TRUSTED_EHRS_FILE": str(registry)}))
+
+
+def test_the_audience_comes_from_the_public_base_url_not_the_host_header(secure_app):
+    app = secure_app
+    # A token addressed to another service, sent with Host and X-Forwarded-Proto naming that service.
+    other = "https://other-service.example.org"
+    bearer = token(aud=other + SERVICE)
+    response = app.test_client().post(
+        SERVICE,
+        json=hook_request("order-sign", "lbp-acute", drafts="lumbar-mri"),
+        headers={
+            "Authorization": f"Bearer {bearer}",
+            "Host": "other-service.example.org",
+            "X-Forwarded-Proto": "https",
+        },
+        base_url=other,
+    )
+    assert_refused(response)
+    assert call(app, token()).status_code == 200  # addressed to the configured public URL
+
+
 def test_running_without_authentication_logs_a_loud_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="cds_service"):
         create_app(dev_settings())
@@ -270,7 +299,11 @@ def sandbox_app(tmp_path):
     path.write_text(json.dumps(registry))
     return create_app(
         dev_settings(
-            auth_required=True, trusted_ehrs_file=path, replay_db=tmp_path / "jti.sqlite3", allowed_fhir_servers=()
+            auth_required=True,
+            public_base_url=BASE,
+            trusted_ehrs_file=path,
+            replay_db=tmp_path / "jti.sqlite3",
+            allowed_fhir_servers=(),
         )
     )
 

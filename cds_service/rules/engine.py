@@ -9,7 +9,7 @@ from datetime import date, datetime
 from ..record import Order, PatientRecord
 from .back_pain import back_pain_episode
 from .bed_rest import bed_rest_ordered
-from .findings import INDICATOR_RANK, BackPainEpisode, Finding, RedFlag
+from .findings import INDICATOR_RANK, RED_FLAG_RULE, BackPainEpisode, Finding, RedFlag
 from .first_line import first_line_plan
 from .imaging import imaging_without_red_flags
 from .inflammatory import inflammatory_back_pain
@@ -20,9 +20,6 @@ from .orders import is_bed_rest, is_lumbar_imaging
 from .red_flags import RedFlagWindows, assess_red_flags
 from .review import review_and_referral
 from .stratified_care import stratified_care
-
-RED_FLAG_RULE = "lbp-red-flag"
-
 
 ClinicalWindows = RedFlagWindows
 

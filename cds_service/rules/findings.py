@@ -8,6 +8,8 @@ from datetime import datetime
 from ..record import Order
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+# The red-flag card's rule id: memory never holds it back (a red flag is never hidden).
+RED_FLAG_RULE = "lbp-red-flag"
 
 
 @dataclass(frozen=True)

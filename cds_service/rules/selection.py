@@ -12,10 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
-from ..patient_data import Selector
 from ..record import ICD10CM_SYSTEMS, as_list, normalise_icd10cm, parse_datetime, text_of
 from ..terminology import CANONICAL_SYSTEM, canonical_system
 from .knowledge import Knowledge
@@ -65,16 +63,18 @@ class Relevance:
     def since(self) -> datetime:
         return datetime.now(UTC) - timedelta(days=self.fever_days)
 
+    def is_relevant(self, resource: Mapping[str, Any]) -> bool:
+        return is_relevant(resource, self)
 
-def selector_for(kb: Knowledge, fever_days: int) -> Selector:
+
+def selector_for(kb: Knowledge, fever_days: int) -> Relevance:
     """`fever_days`: a body temperature older than the fever window can change no advice, so it is not read."""
     # Lower-casing then a case-sensitive alternation is ten times faster than re.IGNORECASE here.
     # Uncoded orders are read by name: steroids, NSAIDs, second-line medicines, anticoagulants.
     contraindicating = [n for rule in kb.medicine_safety.nsaid for n in rule.medication_names]
     read_by_name = (*kb.steroid_ingredients, *kb.nsaid_names, *kb.second_line_names, *contraindicating)
     names = re.compile("|".join(re.escape(n.lower()) for n in read_by_name))
-    relevance = Relevance(kb, kb.relevant_codes(), names, fever_days)
-    return Selector(partial(is_relevant, relevance=relevance))
+    return Relevance(kb, kb.relevant_codes(), names, fever_days)
 
 
 def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
