@@ -92,3 +92,11 @@ def test_a_maximum_per_period_over_two_days_is_halved(kb):
     line["maxDosePerPeriod"]["denominator"]["value"] = 2
     (draft,) = patient_record([], drafts=[medication(status="draft", dosage=[line], **TAB_800)]).draft_orders
     assert daily_dose_mg(draft, kb).mg == 2400
+
+
+def test_a_maximum_per_period_in_a_unit_not_understood_is_named(kb):
+    line = dose(400, per=3, max_mg_per_day=10)
+    line["maxDosePerPeriod"]["numerator"].update(unit="mL", code="mL")
+    (draft,) = patient_record([], drafts=[medication(status="draft", dosage=[line], **TAB_800)]).draft_orders
+    result = daily_dose_mg(draft, kb)
+    assert (result.mg, result.how, result.problem) == (None, "", "dose unit 'mL' not understood")

@@ -142,3 +142,36 @@ def test_an_unrelated_unread_source_is_not_named(kb):
 def test_what_an_opioid_is_for(kb, order, for_back_pain):
     (draft,) = patient_record([], drafts=[order]).draft_orders
     assert opioid_is_for_back_pain(draft, kb) is for_back_pain
+
+
+def test_entries_that_do_not_count_do_not_stop_the_search(kb):
+    resolved_ckd = condition(icd="N18.4", status="resolved", days_ago=30)
+    inactive_allergy = allergy(text="Ibuprofen", status="inactive")
+    stopped = medication(status="stopped", text="Warfarin 5 mg tablet")
+    active = [
+        condition(icd="N18.5", days_ago=30),
+        allergy(text="Aspirin"),
+        medication(status="active", text="Apixaban 5 mg"),
+    ]
+    check = _check(kb, [resolved_ckd, inactive_allergy, stopped, *active], instant(active[0]))
+    assert [f.split(":")[0] for f in check.found] == [
+        "NSAID or aspirin allergy or intolerance",
+        "severe kidney disease (eGFR below 30 or CKD stage 4-5)",
+        "anticoagulant or antiplatelet therapy",
+    ]
+
+
+def test_a_coded_allergy_and_a_coded_anticoagulant_count_without_text(kb):
+    coded_allergy = allergy(rxnorm="5640")  # ibuprofen ingredient
+    assert _check(kb, [coded_allergy], instant(condition())).evidence == (f"AllergyIntolerance/{coded_allergy['id']}",)
+    code = sorted(c for c in kb.vs("anticoagulant_or_antiplatelet").codes if c[0].endswith("rxnorm"))[0][1]
+    coded_drug = medication(status="active", rxnorm=code)
+    coded_drug["medicationCodeableConcept"].pop("text", None)
+    assert _check(kb, [coded_drug], instant(condition())).evidence == (f"MedicationRequest/{coded_drug['id']}",)
+
+
+def test_a_pregnancy_observation_older_than_the_window_does_not_count(kb):
+    days = _rule(kb, "pregnancy").recent_days
+    weeks = observation(loinc="11884-4", value=22, unit="wk", days_ago=5)
+    assert _check(kb, [weeks], instant(weeks, days=days)).found
+    assert _check(kb, [weeks], instant(weeks, days=days, seconds=1)).found == ()

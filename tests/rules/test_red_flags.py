@@ -139,3 +139,24 @@ def test_negated_text_is_not_a_red_flag_and_plain_text_is(kb, windows):
     plain = condition(text="saddle anaesthesia", days_ago=1)
     assert _assess(kb, windows, [negated], instant(negated)).flags == ()
     assert _categories(_assess(kb, windows, [plain], instant(plain))) == {"cauda-equina"}
+
+
+def test_orders_that_do_not_count_are_skipped_and_the_rest_still_summed(kb, limits, windows):
+    half = limits.long_term_steroid_days.value / 2
+    cancelled = medication(status="cancelled", days_ago=250, supply_days=400, text="prednisone 10 mg tablet")
+    other = medication(status="completed", days_ago=240, supply_days=400, text="lisinopril 10 mg tablet")
+    other["medicationCodeableConcept"] = {"text": "prednisolone eye drops"}  # a steroid name, not systemic
+    orders = [cancelled, other, _prednisone(200, half), _prednisone(100, half)]
+    assert _categories(_assess(kb, windows, orders, instant(orders[-1]))) == {"prolonged-corticosteroids"}
+
+
+def test_an_open_order_counts_the_days_it_has_run(kb, limits, windows):
+    running = medication(status="active", days_ago=10, text="prednisone 5 mg tablet")
+    days = limits.long_term_steroid_days.value
+    assert _categories(_assess(kb, windows, [running], instant(running, days=days))) == {"prolonged-corticosteroids"}
+    assert _assess(kb, windows, [running], instant(running, days=days - 1)).flags == ()
+
+
+def test_an_order_without_a_supply_counts_no_days(kb, windows):
+    no_supply = [medication(status="completed", days_ago=d, text="prednisone 5 mg tablet") for d in range(10, 200, 2)]
+    assert _assess(kb, windows, no_supply, instant(no_supply[0])).flags == ()

@@ -83,3 +83,23 @@ def test_codings_that_are_not_strings_are_skipped_not_fatal(relevant):
     odd["code"]["coding"].insert(0, "not a coding")
     assert relevant(odd)
     assert not relevant({"resourceType": "Condition", "code": "G83.4"})
+
+
+def test_a_bed_rest_device_request_is_kept_by_its_text(relevant):
+    device = {
+        "resourceType": "DeviceRequest",
+        "id": "d1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/x"},
+        "codeCodeableConcept": {"text": "Hospital bed for strict bed rest"},
+    }
+    assert relevant(device)
+    device["codeCodeableConcept"] = {"text": "Walker"}
+    assert not relevant(device)
+
+
+def test_a_temperature_dated_only_by_issued_follows_the_fever_window(relevant, limits):
+    old = temperature(39, "Cel", days_ago=limits.fever_days.value + 1)
+    old["issued"] = old.pop("effectiveDateTime")
+    assert not relevant(old)
