@@ -12,7 +12,7 @@ import responses
 
 from cds_service.app import create_app
 
-from .cards_view import card_view, red_flag_categories_named
+from .cards_view import card_view, red_flag_categories_named, target_of, variant_of
 from .conftest import FAKE_FHIR, SERVICE_FOR_HOOK, TOKEN, dev_settings, hook_request, patient_resources, scenarios
 from .fhir_search import path_and_query, search
 
@@ -36,8 +36,11 @@ def _check(scenario: dict[str, Any], response: Any) -> None:
     expected = [{k: e[k] for k in ("rule", "indicator", "actions")} for e in scenario["expect"]]
     assert [card_view(c) for c in cards] == expected
     for card, want in zip(cards, scenario["expect"], strict=True):
-        if "red_flags" in want:
-            assert set(want["red_flags"]) <= red_flag_categories_named(card)
+        # Which order the card would withdraw or change, and which variant of its text it shows.
+        assert target_of(card) == want["target"]
+        assert variant_of(card) == want.get("variant")
+        if want["rule"] == "lbp-red-flag":
+            assert red_flag_categories_named(card) == set(want["red_flags"])
 
 
 def _service_url(scenario: dict[str, Any]) -> str:
