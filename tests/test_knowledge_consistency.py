@@ -45,6 +45,14 @@ def test_the_shipped_knowledge_fits_the_rules() -> None:
             lambda f: f["thresholds"]["thresholds"]["review_weeks"].__setitem__("citation", "nowhere"),
             "thresholds.json 'review_weeks' cites unknown source",
         ),
+        (
+            lambda f: f["thresholds"]["thresholds"].__setitem__("unused_weeks", {"value": 1, "citation": "guideline"}),
+            "'unused_weeks' is read by no rule and printed by no card",
+        ),
+        (
+            lambda f: f["thresholds"]["thresholds"].pop("review_weeks"),
+            "a rule reads unknown threshold 'review_weeks'",
+        ),
     ],
 )
 def test_a_knowledge_file_that_does_not_fit_is_named(change, message: str) -> None:

@@ -17,10 +17,12 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 from ..record import Concept, ConditionFact, Order, PatientRecord
+from .catalog import reads_thresholds
 from .findings import BackPainEpisode
 from .knowledge import Knowledge
 
 WEEK_SECONDS = 7 * 24 * 3600
+reads_thresholds("episode", ("acute_phase_weeks", "chronic_phase_weeks", "new_episode_gap_days"))
 
 
 def is_back_pain(concept: Concept, kb: Knowledge) -> bool:

@@ -9,9 +9,10 @@ Then advise against it and offer exercise therapy instead.
 from __future__ import annotations
 
 from ..record import Order
+from .catalog import ALL_HOOKS, register
 from .findings import BackPainEpisode, Finding
 
-RULE = "lbp-bed-rest"
+RULE = register("lbp-bed-rest", hooks=ALL_HOOKS)
 
 
 def bed_rest_ordered(order: Order, episode: BackPainEpisode) -> Finding:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from ..record import Order, PatientRecord
 from .back_pain import back_pain_episode
 from .bed_rest import bed_rest_ordered
+from .catalog import ALL_HOOKS, ORDER_HOOKS, register
 from .findings import INDICATOR_RANK, RED_FLAG_RULE, BackPainEpisode, Finding, RedFlag
 from .first_line import first_line_plan
 from .imaging import imaging_without_red_flags
@@ -38,7 +39,8 @@ def is_selected(ref: str, selections: Sequence[str]) -> bool:
     return ref in selections or ref.split("/", 1)[-1] in selections
 
 
-ORDER_NOT_CHECKED_RULE = "lbp-order-not-checked"
+ORDER_NOT_CHECKED_RULE = register("lbp-order-not-checked", hooks=ORDER_HOOKS)
+register(RED_FLAG_RULE, hooks=ALL_HOOKS, thresholds=("adult_min_age",))
 
 
 def unreadable_orders(hook: str, record: PatientRecord, selections: Sequence[str]) -> list[Finding]:

@@ -11,9 +11,10 @@ opened, and nothing more urgent is being said, Then show the plan in one concise
 
 from __future__ import annotations
 
+from .catalog import PATIENT_VIEW, register
 from .findings import BackPainEpisode, Finding
 
-RULE = "lbp-first-line"
+RULE = register("lbp-first-line", hooks=PATIENT_VIEW)
 
 
 def first_line_plan(episode: BackPainEpisode) -> Finding:

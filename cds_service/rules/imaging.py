@@ -15,10 +15,15 @@ one-click cancel. Age over the risk age (ACP/APS 2007) or over the measure's pop
 from __future__ import annotations
 
 from ..record import Order, PatientRecord
+from .catalog import ALL_HOOKS, register
 from .findings import BackPainEpisode, Caution, Finding
 from .knowledge import Thresholds
 
-RULE = "lbp-imaging-no-red-flag"
+RULE = register(
+    "lbp-imaging-no-red-flag",
+    hooks=ALL_HOOKS,
+    thresholds=("imaging_early_weeks", "older_risk_age", "measure_max_age"),
+)
 # Where red flags are read from: a gap in any of these is named on the card.
 RED_FLAG_SOURCES = frozenset({"conditions", "observations", "medicationRequests"})
 

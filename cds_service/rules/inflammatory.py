@@ -14,10 +14,13 @@ be verified offline, so they are asked about, not read from the record.
 from __future__ import annotations
 
 from ..record import PatientRecord
+from .catalog import ALL_HOOKS, register
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge
 
-RULE = "lbp-inflammatory"
+RULE = register(
+    "lbp-inflammatory", hooks=ALL_HOOKS, thresholds=("inflammatory_chronic_weeks", "inflammatory_onset_age")
+)
 
 
 def inflammatory_back_pain(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> Finding | None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from ..record import Concept, Order, OrderFact, PatientRecord, as_list
 from .back_pain import is_back_pain
+from .catalog import ALL_HOOKS, register
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge, LowValueIntervention
 
-RULE = "lbp-low-value"
+RULE = register("lbp-low-value", hooks=ALL_HOOKS)
 
 
 def intervention_for(order: Order, kb: Knowledge) -> LowValueIntervention | None:

@@ -23,14 +23,15 @@ from datetime import datetime
 
 from ..record import DoseFact, MedicationFact, Order, PatientRecord, Quantity
 from ..terminology import ValueSet
+from .catalog import ALL_HOOKS, ORDER_HOOKS, register
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge
 from .medicine_safety import SafetyCheck, nsaid_safety, opioid_is_for_back_pain
 from .text_match import names_a_medicine
 
-DOSE_RULE = "lbp-ibuprofen-dose"
-DOSE_UNKNOWN_RULE = "lbp-ibuprofen-dose-unknown"
-OPIOID_RULE = "lbp-opioid-before-nsaid"
+DOSE_RULE = register("lbp-ibuprofen-dose", hooks=ALL_HOOKS, thresholds=("ibuprofen_max_daily_mg",))
+DOSE_UNKNOWN_RULE = register("lbp-ibuprofen-dose-unknown", hooks=ORDER_HOOKS, thresholds=("ibuprofen_max_daily_mg",))
+OPIOID_RULE = register("lbp-opioid-before-nsaid", hooks=ALL_HOOKS)
 
 MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
 # Count units: a number of tablets, capsules or pills, converted through the product's strength. UCUM

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..record import Concept, ConditionFact, MedicationFact, ObservationFact, Order, PatientRecord, Quantity
+from .catalog import reads_thresholds
 from .findings import Caution, RedFlag
 from .knowledge import Knowledge, RedFlagCategory, RedFlagSignal, Thresholds
 from .text_match import names_a_medicine
@@ -29,6 +30,7 @@ NEGATIVE_ANSWERS = frozenset({("http://snomed.info/sct", "373067005"), ("http://
 COUNTING_OBSERVATION_STATUSES = frozenset({"preliminary", "final", "amended", "corrected", None})
 # Orders that were never given do not add to a steroid course.
 UNGIVEN_MEDICATION_STATUSES = frozenset({"cancelled", "entered-in-error", "draft"})
+reads_thresholds("red flags", ("fever_celsius", "fever_days", "long_term_steroid_days", "steroid_lookback_days"))
 
 
 @dataclass(frozen=True)

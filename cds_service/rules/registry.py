@@ -1,4 +1,5 @@
-"""Every rule the engine can fire, by its stable id, and a start-up check that the knowledge agrees.
+"""Every rule the engine can fire (each registers itself in its module, rules/catalog.py), and a start-up
+check that the knowledge agrees.
 
 A rule id is written in its module, in cards.json, in memory.json and in the scenarios. A typo there used to
 be a KeyError (a 500) the first time the rule fired; now the service refuses to start and says which id
@@ -7,29 +8,15 @@ and file disagree.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from ..package_data import read_knowledge
-from . import bed_rest, engine, first_line, imaging, inflammatory, low_value, medicines, review, stratified_care
+from . import engine  # noqa: F401 - importing the engine imports every rule module, and each registers itself
+from .catalog import rules, thresholds_read
 
-RULE_IDS = frozenset(
-    {
-        engine.RED_FLAG_RULE,
-        engine.ORDER_NOT_CHECKED_RULE,
-        imaging.RULE,
-        bed_rest.RULE,
-        low_value.RULE,
-        medicines.DOSE_RULE,
-        medicines.DOSE_UNKNOWN_RULE,
-        medicines.OPIOID_RULE,
-        inflammatory.RULE,
-        stratified_care.SCREEN_RULE,
-        stratified_care.RISK_RULE,
-        review.RULE,
-        first_line.RULE,
-    }
-)
+RULE_IDS = frozenset(rules())
 
 
 def knowledge_problems(
@@ -65,9 +52,14 @@ def knowledge_problems(
     for item in low_value["interventions"]:
         if item.get("citation") not in citations:
             problems.append(f"low_value.json {item['id']!r} cites unknown source {item.get('citation')!r}")
+    card_text = json.dumps(cards)
+    read = thresholds_read()
     for name, item in thresholds["thresholds"].items():
         if item.get("citation") not in citations:
             problems.append(f"thresholds.json {name!r} cites unknown source {item.get('citation')!r}")
+        if name not in read and "{" + name + "}" not in card_text:
+            problems.append(f"thresholds.json {name!r} is read by no rule and printed by no card")
+    problems += [f"a rule reads unknown threshold {t!r}" for t in sorted(read - set(thresholds["thresholds"]))]
     return problems
 
 

@@ -17,11 +17,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..record import PatientRecord
+from .catalog import PATIENT_VIEW, register
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge
 from .medicines import is_medicine
 
-RULE = "lbp-review"
+RULE = register(
+    "lbp-review",
+    hooks=PATIENT_VIEW,
+    thresholds=("review_weeks", "multidisciplinary_weeks", "important_change_points", "pain_score_min_span_weeks"),
+)
 
 
 def _pain_scores(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> list[tuple]:

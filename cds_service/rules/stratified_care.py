@@ -15,11 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..record import Concept, ObservationFact, PatientRecord, Quantity
+from .catalog import PATIENT_VIEW, register
 from .findings import BackPainEpisode, Finding
 from .knowledge import Knowledge, StarTBackCodes, Thresholds
 
-RISK_RULE = "lbp-startback-risk"
-SCREEN_RULE = "lbp-startback-screen"
+RISK_RULE = register(
+    "lbp-startback-risk",
+    hooks=PATIENT_VIEW,
+    thresholds=("startback_low_max_total", "startback_high_min_distress", "startback_item9_positive_min"),
+)
+SCREEN_RULE = register("lbp-startback-screen", hooks=PATIENT_VIEW, thresholds=("startback_screen_weeks",))
 
 
 @dataclass(frozen=True)
