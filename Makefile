@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets bench container-test mutation
+.PHONY: install run test lint format clean valuesets bench container-test mutation fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ format: $(STAMP)
 ## Rebuild cds_service/knowledge/valuesets from ../shared/reference/terminology (review the diff).
 valuesets: $(STAMP)
 	$(BIN)/python scripts/build_valuesets.py
+
+## A long property-based fuzz of the hook and feedback endpoints (make test runs a fixed sample of 120).
+fuzz: install
+	CDS_FUZZ_EXAMPLES=$${CDS_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q tests/test_fuzz.py -p no:randomly
 
 ## Mutation testing of the rules, the red-flag and the dose code with mutmut (not part of make test).
 ## Each mutant runs only the in-process tests that reach it; prints the score and every survivor.
