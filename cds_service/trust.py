@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
+JWKS_MAX_BYTES = 1024 * 1024  # a key set is a few KB
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,10 @@ def load_registry(path: Path) -> dict[str, TrustedEhr]:
 
 
 class KeySets:
-    """JWKS fetched with a timeout and cached; an unknown `kid` triggers a refresh (key rotation), at most
-    once per interval per URL so that tokens with made-up kids cannot make us hammer the EHR."""
+    """JWKS fetched with a short deadline and cached. An unknown `kid` triggers a refresh (key rotation) at most
+    once per interval per URL; a failed fetch is remembered for the same interval (negative cache), and only
+    one fetch per URL is in flight at a time, so tokens with made-up kids or a hanging key set URL cannot make
+    us hammer the EHR or hold many workers: a caller waits for the one fetch at most the deadline."""
 
     def __init__(
         self, timeout_s: float = 3.0, refresh_interval_s: float = 60.0, session: requests.Session | None = None
@@ -78,32 +81,69 @@ class KeySets:
         self.refresh_interval_s = refresh_interval_s
         self.session = session or requests.Session()
         self._cache: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+        self._failed: dict[str, tuple[float, str]] = {}  # url -> (when, why): the negative cache
         self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Lock] = {}
+        self.fetches = 0  # how many key set requests were sent (for tests and the log)
 
     def key(self, url: str, kid: str | None) -> jwt.PyJWK:
+        found = self._cached_key(url, kid)
+        if found is not None:
+            return found
         with self._lock:
-            cached = self._cache.get(url)
-        if cached:
-            found = _find(cached[1], kid)
+            in_flight = self._fetching.setdefault(url, threading.Lock())
+        if not in_flight.acquire(timeout=self.timeout_s):
+            raise AuthenticationFailed(f"key set at {url} is being fetched and did not arrive in time")
+        try:
+            found = self._cached_key(url, kid)  # fetched by the request we waited for
             if found is not None:
                 return found
-            if time.monotonic() - cached[0] < self.refresh_interval_s:
-                raise AuthenticationFailed(f"unknown kid {kid!r} for {url} (refresh rate-limited)")
-        keyset = self._fetch(url)
+            keyset = self._fetch(url)
+        finally:
+            in_flight.release()
         found = _find(keyset, kid)
         if found is None:
             raise AuthenticationFailed(f"no key with kid {kid!r} in the key set at {url}")
         return found
 
+    def _cached_key(self, url: str, kid: str | None) -> jwt.PyJWK | None:
+        """A cached key, None when a fetch may help, or AuthenticationFailed when one must not be tried yet."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(url)
+            failed = self._failed.get(url)
+        if cached:
+            found = _find(cached[1], kid)
+            if found is not None:
+                return found
+            if now - cached[0] < self.refresh_interval_s:
+                raise AuthenticationFailed(f"unknown kid {kid!r} for {url} (refresh rate-limited)")
+        if failed and now - failed[0] < self.refresh_interval_s:
+            raise AuthenticationFailed(f"key set at {url} failed recently ({failed[1]}); not fetched again yet")
+        return None
+
     def _fetch(self, url: str) -> jwt.PyJWKSet:
+        self.fetches += 1
+        deadline = time.monotonic() + self.timeout_s
         try:
-            response = self.session.get(url, timeout=self.timeout_s, allow_redirects=False)
-            response.raise_for_status()
-            keyset = jwt.PyJWKSet.from_dict(response.json())
+            # One deadline for the whole fetch: a server dripping a byte at a time gets no longer than a silent one.
+            with self.session.get(url, timeout=self.timeout_s, allow_redirects=False, stream=True) as response:
+                response.raise_for_status()
+                body = bytearray()
+                while chunk := response.raw.read1(16384, decode_content=True):  # what has arrived, one read
+                    body += chunk
+                    if time.monotonic() > deadline:
+                        raise requests.Timeout("key set fetch passed its deadline")
+                    if len(body) > JWKS_MAX_BYTES:
+                        raise ValueError("key set larger than the limit")
+            keyset = jwt.PyJWKSet.from_dict(json.loads(body))
         except (requests.RequestException, ValueError, jwt.PyJWTError) as exc:
+            with self._lock:
+                self._failed[url] = (time.monotonic(), type(exc).__name__)
             raise AuthenticationFailed(f"key set at {url} could not be fetched: {type(exc).__name__}") from exc
         with self._lock:
             self._cache[url] = (time.monotonic(), keyset)
+            self._failed.pop(url, None)
         return keyset
 
 
