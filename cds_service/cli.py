@@ -42,6 +42,7 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
         "--graceful-timeout", "10",
         "--error-logfile", "-",
         "--no-control-socket",  # nothing uses it, and a non-root user has no home to put it in
+        "--config", "python:cds_service.gunicorn_conf",  # gunicorn's own error pages as JSON
         "cds_service.wsgi:app",
     ]  # fmt: skip
 

@@ -1,0 +1,67 @@
+"""Every answer is JSON, including the ones gunicorn gives itself before the app runs (a malformed request
+line, a URI or headers over its limits): checked against the real production command over real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from cds_service.cli import gunicorn_command
+from cds_service.readiness import wait_until_ready
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[tuple[str, int]]:
+    folder = tmp_path_factory.mktemp("wsgi")
+    port = _free_port()
+    env = {**os.environ, "CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{folder / 'cds.sqlite3'}"}
+    with (folder / "service.log").open("w") as log:
+        process = subprocess.Popen(gunicorn_command("127.0.0.1", port, 1), env=env, stdout=log, stderr=log)
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}/healthz", 90, process)
+            yield "127.0.0.1", port
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def _raw(server: tuple[str, int], request: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(server, timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"NOT A REQUEST LINE\r\n\r\n", 400),
+        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
+    ],
+    ids=["malformed", "uri-too-long", "header-too-large"],
+)
+def test_the_servers_own_errors_are_json(server, request_bytes, status):
+    got, headers, body = _raw(server, request_bytes)
+    assert got == status
+    assert headers["content-type"] == "application/json"
+    outcome = json.loads(body)
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["diagnostics"]
