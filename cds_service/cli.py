@@ -38,6 +38,11 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
         sys.executable, "-m", "gunicorn",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
+        # Threaded workers: a connection waits in the poller until it sends something, and a half-sent
+        # request holds one of the worker's threads, not the worker (sync workers froze the service for
+        # 30 s with two slow clients).
+        "--worker-class", "gthread",
+        "--threads", "8",
         "--timeout", "30",
         "--graceful-timeout", "10",
         "--error-logfile", "-",

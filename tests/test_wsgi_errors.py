@@ -65,3 +65,36 @@ def test_the_servers_own_errors_are_json(server, request_bytes, status):
     assert headers["content-type"] == "application/json"
     outcome = json.loads(body)
     assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["diagnostics"]
+
+
+def test_slow_clients_do_not_delay_a_normal_call(server):
+    """Four half-sent requests (slowloris) against one worker: a normal hook call still answers within the
+    hook deadline (with sync workers, two such clients delayed it about 30 s). Each half-sent request holds
+    one of a worker's 8 threads; beyond workers x 8 slow clients a buffering proxy is needed (README)."""
+    import time
+
+    import requests
+
+    from cds_service.settings import Settings
+
+    from .conftest import hook_request
+
+    slow = []
+    for _ in range(4):
+        sock = socket.create_connection(server, timeout=10)
+        sock.sendall(b"POST /cds-services/lbp-order-sign HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        slow.append(sock)
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        response = requests.post(
+            f"http://{server[0]}:{server[1]}/cds-services/lbp-order-sign",
+            json=hook_request("order-sign", "lbp-acute", drafts="lumbar-mri"),
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        for sock in slow:
+            sock.close()
+    assert response.status_code == 200 and response.json()["cards"]
+    assert elapsed < Settings().hook_deadline_s, elapsed
