@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets bench container-test mutation fuzz
+.PHONY: install run test lint format clean valuesets bench container-test mutation fuzz soak
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ format: $(STAMP)
 ## Rebuild cds_service/knowledge/valuesets from ../shared/reference/terminology (review the diff).
 valuesets: $(STAMP)
 	$(BIN)/python scripts/build_valuesets.py
+
+## 10 minutes of mixed calls at 8 connections: throughput, worker RSS and database size per minute.
+soak: install
+	$(BIN)/python -m bench.soak --minutes $${SOAK_MINUTES:-10}
 
 ## A long property-based fuzz of the hook and feedback endpoints (make test runs a fixed sample of 120).
 fuzz: install
