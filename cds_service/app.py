@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from .feedback import parse_feedback
 from .fhir_client import FhirClient
 from .fhir_models import preload
 from .hooks import HookPipeline
+from .limits import LOCAL_CALLER
 from .memory import Memory, MemoryPolicy
 from .patient_data import PatientDataAssembler
 from .protocol import load_services, parse_hook_request
@@ -29,7 +31,7 @@ from .rules.registry import check_knowledge
 from .rules.selection import selector_for
 from .settings import Settings
 from .storage import Store, utcnow
-from .trust import Caller, KeySets, ReplayGuard, Verifier, load_registry
+from .trust import Caller, KeySets, ReplayGuard, Verifier, caller_key, load_registry
 
 log = logging.getLogger("cds_service.http")
 api = Blueprint("cds_hooks", __name__)
@@ -81,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "pipeline": HookPipeline(settings, assembler, kb, store, memory),
         "store": store,
         "retention": retention,
-        "verifier": _verifier(settings),
+        "verifier": _verifier(settings, store),
     }
 
     app.register_blueprint(api)
@@ -89,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _verifier(settings: Settings) -> Verifier | None:
+def _verifier(settings: Settings, store: Store) -> Verifier | None:
     if not settings.auth_required:
         log.warning(
             "AUTHENTICATION IS OFF: any caller can invoke these services (development setting CDS_AUTH_REQUIRED=false)"
@@ -109,7 +111,8 @@ def _verifier(settings: Settings) -> Verifier | None:
         )
     return Verifier(
         load_registry(settings.trusted_ehrs_file),
-        ReplayGuard(settings.replay_db),
+        # Several instances share one PostgreSQL database, so the replay guard lives there; SQLite is one host.
+        store if store.engine.dialect.name == "postgresql" else ReplayGuard(settings.replay_db),
         KeySets(timeout_s=settings.fhir_connect_timeout_s, refresh_interval_s=settings.jwks_refresh_interval_s),
         leeway_s=settings.jwt_leeway_s,
         max_lifetime_s=settings.jwt_max_lifetime_s,
@@ -163,6 +166,8 @@ def call_service(service_id: str) -> Any:
         hook_request = parse_hook_request(body, service)
         g.hook, g.hook_instance = hook_request.hook, hook_request.hook_instance
         caller: Caller | None = g.get("caller")
+        if caller is not None:
+            hook_request = replace(hook_request, caller=caller_key(caller))
         # With authentication on, the FHIR servers a caller may name are those registered for that EHR.
         allowed = caller.ehr.fhir_servers if caller else None
         result = _cds()["pipeline"].answer(service, hook_request, allowed_servers=allowed)
@@ -190,7 +195,8 @@ def receive_feedback(service_id: str) -> Any:
         return error_response(exc)
     store = _cds()["store"]
     try:
-        known = store.add_feedback(service_id, items, utcnow())
+        caller: Caller | None = g.get("caller")
+        known = store.add_feedback(service_id, items, utcnow(), caller_key(caller) if caller else LOCAL_CALLER)
     except (SQLAlchemyError, OSError, UnicodeError) as exc:
         # Never a 200 for feedback that was not stored: the EHR should retry.
         store.failed("feedback", exc)
@@ -255,6 +261,8 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
                 g.caller = verifier.verify(request.headers.get("Authorization"), _audience(settings))
             except AuthenticationFailed as exc:
                 log.warning("authentication failed", extra={"reason": exc.reason, "path": request.path})
+                return error_response(exc)
+            except ServiceError as exc:  # the shared replay guard could not be read: 503, never accepted
                 return error_response(exc)
         return None
 

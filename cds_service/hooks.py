@@ -103,6 +103,7 @@ class HookPipeline:
             indicator=finding.indicator,
             patient_id=request.patient_id,
             encounter_id=request.encounter_id,
+            caller=request.caller,
             target_ref=finding.target.ref if finding.target else None,
             target_fingerprint=print_,
             evidence=finding.evidence,

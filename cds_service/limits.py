@@ -6,7 +6,8 @@ from __future__ import annotations
 
 ID_MAX = 128  # patientId, encounterId, hookInstance, reason codes
 UUID_MAX = 64  # card uuids, rule ids, service ids, fingerprints
-URI_MAX = 256  # order references, coding systems
+URI_MAX = 256  # order references, coding systems, the calling EHR's identity
+LOCAL_CALLER = "local"  # the identity of every call when authentication is off
 
 
 def check_text(value: str, name: str, max_length: int | None) -> str | None:

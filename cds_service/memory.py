@@ -71,8 +71,9 @@ class Memory:
         candidates = [i for i, f in enumerate(findings) if f.rule != RED_FLAG_RULE]  # a red flag is never hidden
         if not candidates:
             return {}
-        overrides = self.store.overrides_since(request.patient_id, now - timedelta(days=self.policy.suppression_days))
-        history = self.store.encounter_history(request.encounter_id) if request.encounter_id else None
+        since = now - timedelta(days=self.policy.suppression_days)
+        overrides = self.store.overrides_since(request.caller, request.patient_id, since)
+        history = self.store.encounter_history(request.caller, request.encounter_id) if request.encounter_id else None
         held: dict[int, str] = {}
         for i in candidates:
             finding = findings[i]

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .errors import ProtocolError
-from .limits import ID_MAX, check_text
+from .limits import ID_MAX, LOCAL_CALLER, check_text
 from .package_data import KNOWLEDGE_DIR
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
@@ -99,6 +99,9 @@ class HookRequest:
     access_token: str | None = field(repr=False)
     draft_orders: tuple[Mapping[str, Any], ...] = ()
     selections: tuple[str, ...] = ()
+    # Who is calling (trust.caller_key: issuer and tenant), set by the HTTP layer after authentication:
+    # everything stored and every memory look-up is scoped by it, so EHRs sharing a patient id never meet.
+    caller: str = LOCAL_CALLER
 
 
 def _string(

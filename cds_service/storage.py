@@ -7,9 +7,10 @@ a small honest mechanism: a `schema_version` table and an ordered list of migrat
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
 )
@@ -38,7 +41,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
-from .limits import ID_MAX, URI_MAX, UUID_MAX
+from .errors import StorageUnavailable
+from .limits import ID_MAX, LOCAL_CALLER, URI_MAX, UUID_MAX
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ cards = Table(
     Column("indicator", String(16), nullable=False),
     Column("patient_id", String(ID_MAX), nullable=False),
     Column("encounter_id", String(ID_MAX), index=True),
+    # The calling EHR (issuer|tenant, or "local"): every read is scoped by it (v4).
+    Column("caller", String(URI_MAX), nullable=False, server_default=LOCAL_CALLER),
     Column("target_ref", String(256)),
     Column("target_fingerprint", String(64)),
     Column("evidence", JSON, nullable=False),
@@ -73,6 +79,7 @@ feedback = Table(
     # Copied from the card log when the card is known, so that the per-call memory lookup reads this small
     # table alone; joining the card log made every call slower as a patient's card history grew.
     Column("patient_id", String(ID_MAX), index=True),
+    Column("caller", String(URI_MAX), nullable=False, server_default=LOCAL_CALLER),
     Column("rule", String(64)),
     # What the card was about (memory.fingerprint): an override holds back that finding on that target only.
     Column("target_fingerprint", String(64)),
@@ -92,22 +99,35 @@ feedback = Table(
 encounter_memory = Table(
     "encounter_memory",
     metadata,
+    Column("caller", String(URI_MAX), nullable=False),
     Column("encounter_id", String(ID_MAX), nullable=False),
     Column("rule", String(64), nullable=False),
     Column("target_ref", String(256), nullable=False),  # "" when the card has no target
     Column("target_fingerprint", String(64), nullable=False),
     Column("answered", Boolean, nullable=False, default=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("encounter_id", "rule", "target_ref", "target_fingerprint"),
+    PrimaryKeyConstraint("caller", "encounter_id", "rule", "target_ref", "target_fingerprint"),
 )
 
-MEMORY_KEYS = ("encounter_id", "rule", "target_ref", "target_fingerprint")
+MEMORY_KEYS = ("caller", "encounter_id", "rule", "target_ref", "target_fingerprint")
 
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+# Accepted JWT ids until their token expires: the replay guard shared by every instance when the database is
+# PostgreSQL (trust.ReplayGuard keeps them in a local SQLite file otherwise).
+seen_jti = Table(
+    "seen_jti",
+    metadata,
+    Column("iss", String(URI_MAX), nullable=False),
+    Column("jti", String(URI_MAX), nullable=False),
+    Column("expires", Float, nullable=False, index=True),
+    PrimaryKeyConstraint("iss", "jti"),
+)
 
 # The hot-path queries run on every hook call: built once, so each call only binds parameters
 # (building a select() per call costs several times what SQLite takes to answer it).
 OVERRIDES_SINCE = select(feedback.c.rule, feedback.c.reason_code, feedback.c.target_fingerprint).where(
+    feedback.c.caller == bindparam("caller"),
     feedback.c.patient_id == bindparam("patient_id"),
     feedback.c.outcome == "overridden",
     feedback.c.reason_code.is_not(None),
@@ -118,25 +138,68 @@ ENCOUNTER_HISTORY = select(
     encounter_memory.c.target_ref,
     encounter_memory.c.target_fingerprint,
     encounter_memory.c.answered,
-).where(encounter_memory.c.encounter_id == bindparam("encounter_id"))
+).where(encounter_memory.c.caller == bindparam("caller"), encounter_memory.c.encounter_id == bindparam("encounter_id"))
 INSERT_CARDS = insert(cards)
 
-# Each migration takes the schema from version i to i+1; append, never edit.
-MIGRATIONS: list[Sequence[str] | None] = [
+# Each migration takes the schema from version i to i+1; append, never change what one does. Steps look at the
+# columns before adding them: pysqlite runs DDL outside the transaction, so a retried upgrade may find one done.
+MIGRATIONS: list[Sequence[str] | Callable[[Any], None] | None] = [
     None,  # v1: the tables above, created with create_all
     # v2: overrides are remembered per target (the order and dose), not per rule and patient. Feedback stored
     # before v2 has no fingerprint and so holds back nothing: the safe direction.
-    ["ALTER TABLE feedback ADD COLUMN target_fingerprint VARCHAR(64)"],
-    # v3: the compact encounter memory (created by create_all), filled from what v2 logged.
-    [
-        "INSERT INTO encounter_memory (encounter_id, rule, target_ref, target_fingerprint, answered, updated_at) "
-        "SELECT c.encounter_id, c.rule, COALESCE(c.target_ref, ''), COALESCE(c.target_fingerprint, ''), "
-        "MAX(CASE WHEN f.card_uuid IS NULL THEN 0 ELSE 1 END) = 1, MAX(c.created_at) "
-        "FROM card_log c LEFT JOIN feedback f ON f.card_uuid = c.uuid "
-        "WHERE c.encounter_id IS NOT NULL AND c.suppressed_because IS NULL "
-        "GROUP BY c.encounter_id, c.rule, COALESCE(c.target_ref, ''), COALESCE(c.target_fingerprint, '')"
-    ],
+    lambda conn: (
+        None
+        if "target_fingerprint" in _columns(conn, "feedback")
+        else conn.execute(text("ALTER TABLE feedback ADD COLUMN target_fingerprint VARCHAR(64)"))
+    ),
+    # v3: the compact encounter memory (created by create_all), filled from what v2 logged. create_all makes the
+    # table in its newest shape, so the fill names the caller column when that shape has one (v4).
+    lambda conn: _fill_encounter_memory(conn),
+    # v4: every record carries the calling EHR; records made before are the local identity's. The encounter
+    # memory (derived data) is rebuilt with the caller in its key.
+    lambda conn: _add_caller(conn),
 ]
+
+
+def _columns(conn: Any, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _fill_encounter_memory(conn: Any) -> None:
+    caller = "caller, " if "caller" in _columns(conn, "encounter_memory") else ""
+    value = f"'{LOCAL_CALLER}', " if caller else ""
+    conn.execute(
+        text(
+            f"INSERT INTO encounter_memory ({caller}encounter_id, rule, target_ref, target_fingerprint, answered, "
+            f"updated_at) SELECT {value}c.encounter_id, c.rule, COALESCE(c.target_ref, ''), "
+            "COALESCE(c.target_fingerprint, ''), MAX(CASE WHEN f.card_uuid IS NULL THEN 0 ELSE 1 END) = 1, "
+            "MAX(c.created_at) FROM card_log c LEFT JOIN feedback f ON f.card_uuid = c.uuid "
+            "WHERE c.encounter_id IS NOT NULL AND c.suppressed_because IS NULL "
+            "GROUP BY c.encounter_id, c.rule, COALESCE(c.target_ref, ''), COALESCE(c.target_fingerprint, '')"
+        )
+    )
+
+
+def _add_caller(conn: Any) -> None:
+    for table in ("card_log", "feedback"):
+        if "caller" not in _columns(conn, table):
+            conn.execute(
+                text(f"ALTER TABLE {table} ADD COLUMN caller VARCHAR({URI_MAX}) NOT NULL DEFAULT '{LOCAL_CALLER}'")
+            )
+    if "caller" in _columns(conn, "encounter_memory"):
+        return  # made by create_all in its newest shape during this upgrade
+    conn.execute(text("ALTER TABLE encounter_memory RENAME TO encounter_memory_v3"))
+    if conn.dialect.name == "postgresql":  # the old primary key's name would clash with the new table's
+        conn.execute(text("ALTER TABLE encounter_memory_v3 DROP CONSTRAINT IF EXISTS encounter_memory_pkey"))
+    encounter_memory.create(conn)
+    conn.execute(
+        text(
+            "INSERT INTO encounter_memory (caller, encounter_id, rule, target_ref, target_fingerprint, answered, "
+            f"updated_at) SELECT '{LOCAL_CALLER}', encounter_id, rule, target_ref, target_fingerprint, answered, "
+            "updated_at FROM encounter_memory_v3"
+        )
+    )
+    conn.execute(text("DROP TABLE encounter_memory_v3"))
 
 
 @dataclass(frozen=True)
@@ -153,6 +216,7 @@ class CardRecord:
     target_fingerprint: str | None
     evidence: tuple[str, ...]
     suppressed_because: str | None = None
+    caller: str = LOCAL_CALLER
 
 
 @dataclass(frozen=True)
@@ -232,7 +296,11 @@ class Store:
                 conn.execute(insert(schema_version).values(version=len(MIGRATIONS)))
                 return
             for version in range(current, len(MIGRATIONS)):
-                for statement in MIGRATIONS[version] or ():
+                step = MIGRATIONS[version]
+                if callable(step):
+                    step(conn)
+                    continue
+                for statement in step or ():
                     conn.execute(text(statement))
             if current < len(MIGRATIONS):
                 conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
@@ -264,7 +332,7 @@ class Store:
         records = list(records)
         rows = [{**r.__dict__, "evidence": list(r.evidence), "created_at": now} for r in records]
         memory = {
-            (r.encounter_id, r.rule, r.target_ref or "", r.target_fingerprint or ""): r
+            (r.caller, r.encounter_id, r.rule, r.target_ref or "", r.target_fingerprint or ""): r
             for r in records
             if r.encounter_id and r.suppressed_because is None
         }
@@ -276,6 +344,7 @@ class Store:
                         self._insert_ignore(encounter_memory),
                         [
                             {
+                                "caller": who,
                                 "encounter_id": e,
                                 "rule": rule,
                                 "target_ref": t,
@@ -283,7 +352,7 @@ class Store:
                                 "answered": False,
                                 "updated_at": now,
                             }
-                            for e, rule, t, fp in memory
+                            for who, e, rule, t, fp in memory
                         ],
                     )
 
@@ -293,8 +362,11 @@ class Store:
             return postgresql_insert(table).on_conflict_do_nothing()
         return sqlite_insert(table).on_conflict_do_nothing()
 
-    def add_feedback(self, service_id: str, items: Sequence[FeedbackRecord], now: datetime) -> list[bool]:
-        """Store every item in one transaction before answering; returns, per item, whether its card is known."""
+    def add_feedback(
+        self, service_id: str, items: Sequence[FeedbackRecord], now: datetime, caller: str = LOCAL_CALLER
+    ) -> list[bool]:
+        """Store every item in one transaction before answering; returns, per item, whether its card is known.
+        A card is known only to the EHR it was shown to: another caller's answer to it is stored as unknown."""
         with self.engine.begin() as conn:
             uuids = {i.card_uuid for i in items}
             # One read of the answered cards: their patient, rule and target for the feedback rows, and their
@@ -306,13 +378,13 @@ class Store:
                 cards.c.target_fingerprint,
                 cards.c.encounter_id,
                 cards.c.target_ref,
-            ).where(cards.c.uuid.in_(uuids))
+            ).where(cards.c.uuid.in_(uuids), cards.c.caller == caller)
             known = {row.uuid: row for row in conn.execute(query)}
             # Idempotent: an EHR that retries after a dropped connection sends the same answer again (same
             # card, outcome and outcomeTimestamp); it is stored once.
             stored = conn.execute(
                 select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp).where(
-                    feedback.c.card_uuid.in_(uuids)
+                    feedback.c.card_uuid.in_(uuids), feedback.c.caller == caller
                 )
             )
             seen = {(r.card_uuid, r.outcome, _utc(r.outcome_timestamp)) for r in stored}
@@ -325,6 +397,7 @@ class Store:
             rows = [
                 {
                     "service_id": service_id,
+                    "caller": caller,
                     "card_uuid": i.card_uuid,
                     "known_card": i.card_uuid in known,
                     "patient_id": card.patient_id if (card := known.get(i.card_uuid)) else None,
@@ -348,6 +421,7 @@ class Store:
                 conn.execute(
                     encounter_memory.update()
                     .where(
+                        encounter_memory.c.caller == caller,
                         encounter_memory.c.encounter_id == card.encounter_id,
                         encounter_memory.c.rule == card.rule,
                         encounter_memory.c.target_ref == (card.target_ref or ""),
@@ -359,25 +433,45 @@ class Store:
 
     # --- memory -------------------------------------------------------------------------------------
 
-    def overrides_since(self, patient_id: str, since: datetime) -> set[tuple[str, str, str | None]]:
-        """(rule, override reason code, target fingerprint) of every reasoned override for this patient since
-        `since`."""
+    def overrides_since(self, caller: str, patient_id: str, since: datetime) -> set[tuple[str, str, str | None]]:
+        """(rule, override reason code, target fingerprint) of every reasoned override by this caller for this
+        patient since `since`."""
         with self.engine.connect() as conn:
-            rows = conn.execute(OVERRIDES_SINCE, {"patient_id": patient_id, "since": since})
+            rows = conn.execute(OVERRIDES_SINCE, {"caller": caller, "patient_id": patient_id, "since": since})
             return {(rule, code, target) for rule, code, target in rows}
 
-    def encounter_history(self, encounter_id: str) -> EncounterHistory:
+    def encounter_history(self, caller: str, encounter_id: str) -> EncounterHistory:
         """What this encounter has already shown, and which of those cards were answered."""
         shown: set[str] = set()
         answered: set[tuple[str, str | None, str | None]] = set()
         with self.engine.connect() as conn:
             for rule, target, fingerprint, has_feedback in conn.execute(
-                ENCOUNTER_HISTORY, {"encounter_id": encounter_id}
+                ENCOUNTER_HISTORY, {"caller": caller, "encounter_id": encounter_id}
             ):
                 shown.add(rule)
                 if has_feedback:
                     answered.add((rule, target or None, fingerprint or None))
         return EncounterHistory(frozenset(shown), frozenset(answered))
+
+    # --- replay guard -------------------------------------------------------------------------------
+
+    def first_use(self, iss: str, jti: str, expires: float) -> bool:
+        """True the first time this (issuer, jti) is seen by any instance: one atomic insert; expired ids are
+        deleted on the way. A database that cannot answer is a 503: never an accepted replay."""
+        key = jti if len(jti) <= URI_MAX else "sha256:" + hashlib.sha256(jti.encode()).hexdigest()
+        issuer = iss if len(iss) <= URI_MAX else "sha256:" + hashlib.sha256(iss.encode()).hexdigest()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(seen_jti.delete().where(seen_jti.c.expires < time.time()))
+                # RETURNING says whether this insert made the row (rowcount is not reliable for ON CONFLICT).
+                inserted = conn.execute(
+                    self._insert_ignore(seen_jti).returning(seen_jti.c.jti),
+                    {"iss": issuer, "jti": key, "expires": expires},
+                ).first()
+        except SQLAlchemyError as exc:
+            self.failed("replay guard", exc)
+            raise StorageUnavailable("the token could not be checked against replays; please retry") from exc
+        return inserted is not None
 
     # --- reporting and retention ---------------------------------------------------------------------
 

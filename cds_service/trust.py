@@ -12,6 +12,7 @@ SQLite file (WAL mode) rather than in one process's memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -20,12 +21,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 import requests
 
 from .errors import AuthenticationFailed
+from .limits import URI_MAX
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,14 @@ class TrustedEhr:
 class Caller:
     ehr: TrustedEhr
     claims: Mapping[str, Any] = field(repr=False)
+
+
+def caller_key(caller: Caller) -> str:
+    """The calling EHR's identity for storage: its issuer, and the tenant when the token names one.
+    Hashed when longer than the column (an issuer is a URL of any length)."""
+    tenant = caller.claims.get("tenant")
+    key = f"{caller.ehr.iss}|{tenant}" if isinstance(tenant, str) and tenant else caller.ehr.iss
+    return key if len(key) <= URI_MAX else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def load_registry(path: Path) -> dict[str, TrustedEhr]:
@@ -163,8 +173,13 @@ def _find(keyset: jwt.PyJWKSet, kid: str | None) -> jwt.PyJWK | None:
     return next((k for k in keyset.keys if k.key_id == kid), None)
 
 
+class SeenTokens(Protocol):
+    def first_use(self, iss: str, jti: str, expires: float) -> bool: ...
+
+
 class ReplayGuard:
-    """Remembers every accepted `jti` until its token expires, shared by all workers through one SQLite file."""
+    """Remembers every accepted `jti` until its token expires, shared by all workers of one host through one
+    SQLite file (with PostgreSQL, storage.Store keeps them in the shared database instead)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -194,7 +209,7 @@ class Verifier:
     def __init__(
         self,
         registry: Mapping[str, TrustedEhr],
-        replay: ReplayGuard,
+        replay: SeenTokens,
         keysets: KeySets,
         leeway_s: int = 30,
         max_lifetime_s: int = 300,

@@ -358,6 +358,6 @@ def test_a_v2_database_gets_its_encounter_memory_from_what_it_logged(tmp_path):
     with store.engine.begin() as conn:
         conn.execute(sqlalchemy.text("DROP TABLE encounter_memory"))
         conn.execute(sqlalchemy.text("UPDATE schema_version SET version = 2"))
-    history = Store(url).encounter_history("enc-9")
+    history = Store(url).encounter_history("local", "enc-9")
     assert history.shown_rules == {"lbp-imaging-no-red-flag"}
     assert history.answered == {("lbp-imaging-no-red-flag", "ServiceRequest/mri", "fp1")}

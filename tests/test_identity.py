@@ -1,0 +1,171 @@
+"""Isolation per EHR: card log, feedback and memory are scoped by the calling EHR (issuer and tenant), so
+two EHRs that happen to share a patient id never see each other's answers; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy
+
+from cds_service.app import create_app
+from cds_service.storage import MIGRATIONS, Store
+
+from .conftest import dev_settings, hook_request
+from .test_trust import BASE, EC_KEY, OTHER_EC, SERVICE, jwk, token
+
+EHR_A = "https://ehr-a.example.org"
+EHR_B = "https://ehr-b.example.org"
+
+
+@pytest.fixture
+def two_ehr_app(tmp_path, database_url):
+    registry = {
+        "ehrs": [
+            {"iss": EHR_A, "jwks": {"keys": [jwk(EC_KEY, "a-1", "ES384")]}, "tenants": ["north", "south"]},
+            {"iss": EHR_B, "jwks": {"keys": [jwk(OTHER_EC, "b-1", "ES384")]}},
+        ]
+    }
+    path = tmp_path / "ehrs.json"
+    path.write_text(json.dumps(registry))
+    settings = dev_settings(
+        auth_required=True,
+        public_base_url=BASE,
+        trusted_ehrs_file=path,
+        replay_db=tmp_path / "jti.sqlite3",
+        database_url=database_url,
+    )
+    return create_app(settings)
+
+
+def _as(issuer: str, path: str = SERVICE, **claims) -> dict[str, str]:
+    key, kid = (EC_KEY, "a-1") if issuer == EHR_A else (OTHER_EC, "b-1")
+    return {"Authorization": f"Bearer {token(key, kid=kid, iss=issuer, aud=BASE + path, **claims)}"}
+
+
+def _imaging_cards(client, headers) -> list[dict]:
+    body = hook_request("order-sign", "lbp-acute", drafts="lumbar-mri")
+    response = client.post(SERVICE, json=body, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["cards"]
+
+
+def _override(client, issuer, card, **claims) -> dict:
+    headers = _as(issuer, f"{SERVICE}/feedback", **claims)
+    answer = {
+        "card": card["uuid"],
+        "outcome": "overridden",
+        "overrideReason": {"reason": next(r for r in card["overrideReasons"] if r["code"] == "red-flag-undocumented")},
+        "outcomeTimestamp": "2026-11-27T10:05:31Z",
+    }
+    return client.post(f"{SERVICE}/feedback", json={"feedback": [answer]}, headers=headers).get_json()
+
+
+def test_an_override_by_one_ehr_does_not_hide_the_card_from_another(two_ehr_app):
+    client = two_ehr_app.test_client()
+    (card,) = _imaging_cards(client, _as(EHR_A))
+    assert _override(client, EHR_A, card) == {"stored": 1}
+    assert _imaging_cards(client, _as(EHR_A)) == []  # EHR A's clinician answered: held back for A
+    assert len(_imaging_cards(client, _as(EHR_B))) == 1  # EHR B's patient with the same id still gets it
+
+
+def test_tenants_of_one_issuer_are_kept_apart(two_ehr_app):
+    client = two_ehr_app.test_client()
+    (card,) = _imaging_cards(client, _as(EHR_A, tenant="north"))
+    _override(client, EHR_A, card, tenant="north")
+    assert _imaging_cards(client, _as(EHR_A, tenant="north")) == []
+    assert len(_imaging_cards(client, _as(EHR_A, tenant="south"))) == 1
+
+
+def test_one_ehr_cannot_answer_another_ehrs_card(two_ehr_app):
+    client = two_ehr_app.test_client()
+    (card,) = _imaging_cards(client, _as(EHR_A))
+    assert _override(client, EHR_B, card) == {"stored": 1, "unknownCards": [card["uuid"]]}
+    assert len(_imaging_cards(client, _as(EHR_A))) == 1  # B's answer changed nothing for A
+
+
+def test_a_v3_database_moves_to_v4_with_its_records_as_the_local_identity(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    client = create_app(dev_settings(database_url=url)).test_client()
+    (card,) = client.post(SERVICE, json=hook_request("order-sign", "lbp-acute", drafts="lumbar-mri")).get_json()[
+        "cards"
+    ]
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:  # back to v3: no caller columns, encounter memory keyed without it
+        conn.execute(sqlalchemy.text("ALTER TABLE card_log DROP COLUMN caller"))
+        conn.execute(sqlalchemy.text("ALTER TABLE feedback DROP COLUMN caller"))
+        rows = [dict(r._mapping) for r in conn.execute(sqlalchemy.text("SELECT * FROM encounter_memory"))]
+        conn.execute(sqlalchemy.text("DROP TABLE encounter_memory"))
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE encounter_memory (encounter_id VARCHAR(128) NOT NULL, rule VARCHAR(64) NOT NULL, "
+                "target_ref VARCHAR(256) NOT NULL, target_fingerprint VARCHAR(64) NOT NULL, answered BOOLEAN NOT NULL, "
+                "updated_at DATETIME NOT NULL, PRIMARY KEY (encounter_id, rule, target_ref, target_fingerprint))"
+            )
+        )
+        for row in rows:
+            row.pop("caller")
+            conn.execute(
+                sqlalchemy.text(
+                    "INSERT INTO encounter_memory VALUES (:encounter_id, :rule, :target_ref, :target_fingerprint, "
+                    ":answered, :updated_at)"
+                ),
+                row,
+            )
+        conn.execute(sqlalchemy.text("UPDATE schema_version SET version = 3"))
+    engine.dispose()
+    store = Store(url)
+    with store.engine.connect() as conn:
+        version = conn.execute(sqlalchemy.text("SELECT max(version) FROM schema_version")).scalar()
+        callers = conn.execute(sqlalchemy.text("SELECT DISTINCT caller FROM card_log")).scalars().all()
+    assert version == len(MIGRATIONS) and callers == ["local"]
+    history = store.encounter_history("local", "enc-1")
+    assert history.shown_rules == {"lbp-imaging-no-red-flag"}
+    assert card["uuid"]
+
+
+def test_with_postgresql_a_token_used_on_one_instance_is_refused_on_another(tmp_path, postgres_server):
+    url = postgres_server.new_database()
+    registry = tmp_path / "ehrs.json"
+    registry.write_text(json.dumps({"ehrs": [{"iss": EHR_A, "jwks": {"keys": [jwk(EC_KEY, "a-1", "ES384")]}}]}))
+
+    def instance(name: str):
+        # Each instance has its own local replay file: only the shared database can catch the replay.
+        settings = dev_settings(
+            auth_required=True,
+            public_base_url=BASE,
+            trusted_ehrs_file=registry,
+            replay_db=tmp_path / f"{name}-jti.sqlite3",
+            database_url=url,
+        )
+        return create_app(settings).test_client()
+
+    a, b = instance("a"), instance("b")
+    headers = _as(EHR_A)
+    body = hook_request("order-sign", "lbp-acute", drafts="lumbar-mri")
+    assert a.post(SERVICE, json=body, headers=headers).status_code == 200
+    replayed = b.post(SERVICE, json=body, headers=headers)
+    assert replayed.status_code == 401
+    assert b.post(SERVICE, json=body, headers=_as(EHR_A)).status_code == 200  # a fresh token is fine
+
+
+def test_the_shared_replay_guard_refuses_when_the_database_cannot_answer(tmp_path, postgres_server):
+    url = postgres_server.new_database()
+    registry = tmp_path / "ehrs.json"
+    registry.write_text(json.dumps({"ehrs": [{"iss": EHR_A, "jwks": {"keys": [jwk(EC_KEY, "a-1", "ES384")]}}]}))
+    app = create_app(
+        dev_settings(
+            auth_required=True,
+            public_base_url=BASE,
+            trusted_ehrs_file=registry,
+            replay_db=tmp_path / "j",
+            database_url=url,
+        )
+    )
+    store = app.extensions["cds"]["store"]
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("DROP TABLE seen_jti"))
+    response = app.test_client().post(
+        SERVICE, json=hook_request("order-sign", "lbp-acute", drafts="lumbar-mri"), headers=_as(EHR_A)
+    )
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
