@@ -116,7 +116,11 @@ class FhirClient:
                     raise FhirAccessError("the FHIR server did not answer in time")
                 chunks.append(chunk)
         except (requests.RequestException, OSError) as exc:
-            raise FhirAccessError("the FHIR server did not answer in time") from exc
+            # requests reports a read timeout inside a body as a ConnectionError: tell the two apart by cause.
+            if isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower() or time.monotonic() > deadline:
+                raise FhirAccessError("the FHIR server did not answer in time") from exc
+            # A body shorter than its Content-Length, a connection dropped mid-answer: not a slow server.
+            raise FhirAccessError("the FHIR server's answer was cut off before its end") from exc
         return b"".join(chunks)
 
     def search(self, base: str, query: str, token: str | None, deadline: float | None = None) -> SearchResult:

@@ -17,7 +17,7 @@ import pytest
 
 from cds_service.app import create_app
 
-from .builders import condition, lumbar_mri, patient, searchset
+from .builders import condition, lumbar_mri, patient, searchset, temperature
 from .conftest import dev_settings
 
 DEADLINE_S = 1.0
@@ -75,6 +75,20 @@ class Handler(BaseHTTPRequestHandler):
                 pass
         elif mode == "gzip-bomb":  # 30 KB compressed, 30 MB once decompressed
             self._send(gzip.compress(b" " * (30 * 1024 * 1024)), encoding="gzip")
+        elif mode == "loop":  # every page links to itself as the next page, for ever
+            page = searchset([temperature(36.8, "Cel")])
+            page["link"] = [{"relation": "next", "url": f"http://{self.headers['Host']}{self.path}"}]
+            self._send(json.dumps(page).encode())
+        elif mode == "lies":  # promises 5,000 bytes, sends 20 and hangs up
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", "5000")
+            self.end_headers()
+            self.wfile.write(empty[:20])
+            self.wfile.flush()
+            self.close_connection = True
+        elif mode == "wrong-resource":  # answers an Observation search with an OperationOutcome
+            self._send(json.dumps({"resourceType": "OperationOutcome", "issue": []}).encode())
         elif mode == "retry-later":
             self.send_response(429)
             self.send_header("Retry-After", "1")
@@ -129,6 +143,9 @@ def call(client: Any, fhir_base: str) -> tuple[Any, float]:
         ("flood", "larger than"),
         ("gzip-bomb", "larger than"),
         ("retry-later", "HTTP 429"),
+        ("loop", "only the first"),
+        ("lies", "cut off before its end"),
+        ("wrong-resource", "answered with an OperationOutcome"),
     ],
 )
 def test_a_misbehaving_fhir_server_costs_at_most_the_deadline_and_the_card_names_what_was_not_checked(

@@ -163,6 +163,9 @@ class Knowledge:
     low_value: tuple[LowValueIntervention, ...]
     low_value_statement: str
     ibuprofen: IbuprofenLimits
+    nsaids: ValueSet  # medicines.json names these three sets
+    opioids: ValueSet
+    second_line: ValueSet
     nsaid_names: tuple[str, ...]
     second_line_names: tuple[str, ...]
     startback: StarTBackCodes
@@ -209,9 +212,6 @@ EPISODE_TEXT_KEY = "episode:low-back-pain"
 # Value sets the rules ask for by name (kb.vs); the knowledge files name the rest.
 RULE_VALUESETS = (
     "exercise_therapy",
-    "nsaid",
-    "duloxetine",
-    "opioids",
     "axial_spondyloarthritis_all",
     "lumbar_imaging_curated",
 )
@@ -266,6 +266,7 @@ def knowledge() -> Knowledge:
         *(s.valueset.name for s in cautions if s.valueset),
         episode["valueset"],
         ibuprofen["valueset"],
+        *(medicines[k]["valueset"] for k in ("nsaid", "opioid", "second_line")),
         "body_temperature",
         "systemic_steroid_medicines",
         *(i[k] for i in low_value["interventions"] for k in ("valueset", "not_when") if k in i),
@@ -323,6 +324,9 @@ def knowledge() -> Knowledge:
             valueset=sets[ibuprofen["valueset"]],
             strength_mg={tuple(k.split("|", 1)): float(v) for k, v in ibuprofen["strength_mg"].items()},
         ),
+        nsaids=sets[medicines["nsaid"]["valueset"]],
+        opioids=sets[medicines["opioid"]["valueset"]],
+        second_line=sets[medicines["second_line"]["valueset"]],
         nsaid_names=tuple(medicines["nsaid"]["names"]),
         second_line_names=tuple(medicines["second_line"]["names"]),
         startback=StarTBackCodes(

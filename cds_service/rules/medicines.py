@@ -195,13 +195,13 @@ def opioid_before_nsaid(
         o
         for o in orders
         if isinstance(o, MedicationFact)
-        and kb.vs("opioids").matches(o.medication.codings) is not None
+        and kb.opioids.matches(o.medication.codings) is not None
         and opioid_is_for_back_pain(o, kb)
     ]
     if not opioids:
         return []
     every_medication = (*record.medications, *(o for o in record.draft_orders if isinstance(o, MedicationFact)))
-    tried = [m for m in every_medication if is_medicine(m, kb.vs("nsaid"), kb.nsaid_names)]
+    tried = [m for m in every_medication if is_medicine(m, kb.nsaids, kb.nsaid_names)]
     if tried:
         return []
     gap = record.gap("medicationRequests")

@@ -45,7 +45,7 @@ def _pain_scores(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge)
 def _tried(record: PatientRecord, kb: Knowledge) -> tuple[bool, bool]:
     exercise = any(kb.vs("exercise_therapy").matches(o.code.codings) for o in record.orders)
     medicine = any(
-        is_medicine(m, kb.vs("nsaid"), kb.nsaid_names) or is_medicine(m, kb.vs("duloxetine"), kb.second_line_names)
+        is_medicine(m, kb.nsaids, kb.nsaid_names) or is_medicine(m, kb.second_line, kb.second_line_names)
         for m in record.medications
     )
     return exercise, medicine
