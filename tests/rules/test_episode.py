@@ -83,3 +83,22 @@ def test_back_pain_by_code_and_by_text_but_not_negated_text(kb):
     assert is_back_pain(Concept.from_json({"text": "Lumbago"}), kb)
     assert not is_back_pain(Concept.from_json({"text": "denies back pain"}), kb)
     assert not is_back_pain(Concept.from_json({"text": "knee pain"}), kb)
+
+
+def test_an_entry_dated_beyond_the_gap_in_the_future_does_not_start_a_new_episode(kb, limits):
+    now_entry = condition(days_ago=0, **LBP)
+    far_future = condition(days_ago=-(limits.new_episode_gap_days.value + 30), **LBP)
+    episode = back_pain_episode(patient_record([now_entry, far_future]), (), kb, instant(now_entry))
+    assert episode is not None and episode.onset == instant(now_entry)
+
+
+def test_an_order_whose_reason_references_the_current_back_pain_is_evidence(kb):
+    from ..builders import lumbar_mri
+
+    lbp = condition(**LBP)
+    order = lumbar_mri()
+    order["reasonReference"] = [{"reference": f"Condition/{lbp['id']}"}]
+    record = patient_record([lbp], drafts=[order])
+    episode = back_pain_episode(record, record.draft_orders, kb, instant(lbp))
+    assert episode is not None
+    assert episode.evidence == (f"Condition/{lbp['id']}", "ServiceRequest/draft-mri")

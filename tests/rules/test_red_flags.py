@@ -160,3 +160,27 @@ def test_an_open_order_counts_the_days_it_has_run(kb, limits, windows):
 def test_an_order_without_a_supply_counts_no_days(kb, windows):
     no_supply = [medication(status="completed", days_ago=d, text="prednisone 5 mg tablet") for d in range(10, 200, 2)]
     assert _assess(kb, windows, no_supply, instant(no_supply[0])).flags == ()
+
+
+def test_an_old_sign_is_a_caution_that_says_what_and_why(kb, windows):
+    from cds_service.rules.findings import Caution
+
+    old = condition(icd="M21.372", text="Foot drop, left", days_ago=400)
+    assessment = _assess(kb, windows, [old], instant(old, days=400))
+    assert assessment.flags == ()
+    (caution,) = assessment.cautions
+    signal = next(s for c in kb.red_flag_categories if c.id == "neurologic-deficit" for s in c.signals)
+    assert caution == Caution(
+        signal.label,
+        f"Foot drop, left (active, since {old['onsetDateTime'][:10]})",
+        f"Condition/{old['id']}",
+        f"began more than {signal.recent_days:g} days ago, so not counted as a new red flag; ask whether it is new or worse",
+    )
+
+
+def test_a_non_specific_symptom_is_a_caution_with_its_reason(kb, windows):
+    vague = condition(icd="R20.2", text="Paresthesia of skin", days_ago=3)
+    (caution,) = _assess(kb, windows, [vague], instant(vague)).cautions
+    signal = kb.caution_signals[0]
+    assert (caution.label, caution.evidence, caution.why) == (signal.label, f"Condition/{vague['id']}", signal.why)
+    assert caution.description.startswith("Paresthesia of skin (active, since ")
