@@ -207,10 +207,20 @@ def _fever(
             value = celsius(quantity)
             if value is not None and value >= windows.fever_celsius:
                 when = obs.effective.date().isoformat()
-                description = f"{obs.code.label()} {value:.1f} °C on {when}"
+                description = f"{_temperature_name(obs, kb)} {value:.1f} °C on {when}"
                 found.append(_computed_flag(category, signal, obs.ref, description))
                 break
     return found
+
+
+def _temperature_name(obs: ObservationFact, kb: Knowledge) -> str:
+    """The reading's own text, else the value set's display for its code ("Body temperature"), never a bare
+    code and system on the card."""
+    if obs.code.text:
+        return obs.code.text
+    displays = kb.vs("body_temperature").displays
+    named = next((displays[c] for c in obs.code.codings if c in displays), None)
+    return named or obs.code.label()
 
 
 def _computed_flag(category: RedFlagCategory, signal: RedFlagSignal, ref: str, description: str) -> RedFlag:

@@ -104,7 +104,8 @@ def test_a_fever_reading_is_named_with_its_value_in_celsius_and_date(kb, windows
         category.advice,
         "recent body temperature at or above the fever threshold",
         f"Observation/{reading['id']}",
-        f"8310-5 (http://loinc.org) 38.5 °C on {reading['effectiveDateTime'][:10]}",
+        f"{kb.vs('body_temperature').displays[('http://loinc.org', '8310-5')]} 38.5 °C on "
+        f"{reading['effectiveDateTime'][:10]}",
         summary=category.summary,
     )
 
