@@ -206,7 +206,7 @@ def _fields(finding: Finding) -> dict[str, str]:
             "\nNo one-click cancel is offered: part of the record could not be checked or needs a look first.\n"
         )
     return {
-        **knowledge().thresholds.as_text(),  # {review_weeks}: card words and rule logic read one number
+        **knowledge().thresholds.placeholders,  # {review_weeks}: card words and rule logic read one number
         **finding.facts,
         "order": _order_label(finding.target),
         "episode": episode,

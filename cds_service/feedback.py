@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import ProtocolError
-from .limits import ID_MAX, URI_MAX, UUID_MAX, check_text
+from .limits import ID_MAX, URI_MAX, UUID_MAX, require_storable
 from .storage import FeedbackRecord
 
 OUTCOMES = frozenset({"accepted", "overridden"})
@@ -28,12 +28,6 @@ def _timestamp(value: Any, where: str) -> datetime:
         raise ProtocolError(f"{where}.outcomeTimestamp is outside the range of dates this service stores") from exc
 
 
-def _storable(value: str, name: str, max_length: int | None) -> None:
-    problem = check_text(value, name, max_length)
-    if problem:
-        raise ProtocolError(problem)
-
-
 def parse_feedback(body: Any) -> list[FeedbackRecord]:
     if not isinstance(body, Mapping) or not isinstance(body.get("feedback"), list) or not body["feedback"]:
         raise ProtocolError("the body must be an object with a non-empty 'feedback' array")
@@ -45,7 +39,7 @@ def parse_feedback(body: Any) -> list[FeedbackRecord]:
         card = item.get("card")
         if not isinstance(card, str) or not card.strip():
             raise ProtocolError(f"{where}.card (the card's uuid) is required")
-        _storable(card, f"{where}.card", UUID_MAX)
+        require_storable(card, f"{where}.card", UUID_MAX)
         outcome = item.get("outcome")
         if not isinstance(outcome, str) or outcome not in OUTCOMES:
             raise ProtocolError(f"{where}.outcome must be 'accepted' or 'overridden'")
@@ -58,7 +52,7 @@ def parse_feedback(body: Any) -> list[FeedbackRecord]:
                 raise ProtocolError(f"{where}.acceptedSuggestions must be objects with a string 'id'")
             ids = tuple(s["id"] for s in accepted)
             for i, suggestion in enumerate(ids):
-                _storable(suggestion, f"{where}.acceptedSuggestions[{i}].id", URI_MAX)
+                require_storable(suggestion, f"{where}.acceptedSuggestions[{i}].id", URI_MAX)
         reason_system = reason_code = comment = None
         override = item.get("overrideReason")
         if override is not None:
@@ -72,14 +66,14 @@ def parse_feedback(body: Any) -> list[FeedbackRecord]:
                 if system is not None and not isinstance(system, str):
                     raise ProtocolError(f"{where}.overrideReason.reason.system must be a string")
                 reason_system, reason_code = system, reason["code"]
-                _storable(reason_code, f"{where}.overrideReason.reason.code", ID_MAX)
+                require_storable(reason_code, f"{where}.overrideReason.reason.code", ID_MAX)
                 if system is not None:
-                    _storable(system, f"{where}.overrideReason.reason.system", URI_MAX)
+                    require_storable(system, f"{where}.overrideReason.reason.system", URI_MAX)
             comment = override.get("userComment")
             if comment is not None and not isinstance(comment, str):
                 raise ProtocolError(f"{where}.overrideReason.userComment must be a string")
             if comment is not None:
-                _storable(comment, f"{where}.overrideReason.userComment", None)
+                require_storable(comment, f"{where}.overrideReason.userComment", None)
         records.append(
             FeedbackRecord(
                 card_uuid=card,

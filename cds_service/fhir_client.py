@@ -26,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
+from .bounded_read import BodyCutOff, BodyTooLarge, BodyTooSlow, read_bounded
 from .errors import DisallowedFhirServer, FhirAccessError
 from .record import as_list
 from .settings import Settings
@@ -103,25 +104,16 @@ class FhirClient:
             return _json_or_raise(response, content)
 
     def _read_body(self, response: requests.Response, deadline: float) -> bytes:
-        """The body, read in chunks: the deadline and the size bound (decompressed) are checked after each."""
+        """The body within the call's deadline and the size bound (decompressed), checked after each read."""
         limit = self.settings.fhir_max_response_bytes
-        chunks: list[bytes] = []
-        size = 0
         try:
-            for chunk in response.iter_content(chunk_size=64 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise FhirAccessError(f"the FHIR server's answer is larger than {limit} bytes")
-                if time.monotonic() > deadline:
-                    raise FhirAccessError("the FHIR server did not answer in time")
-                chunks.append(chunk)
-        except (requests.RequestException, OSError) as exc:
-            # requests reports a read timeout inside a body as a ConnectionError: tell the two apart by cause.
-            if isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower() or time.monotonic() > deadline:
-                raise FhirAccessError("the FHIR server did not answer in time") from exc
-            # A body shorter than its Content-Length, a connection dropped mid-answer: not a slow server.
+            return read_bounded(response, deadline, limit)
+        except BodyTooLarge as exc:
+            raise FhirAccessError(f"the FHIR server's answer is larger than {limit} bytes") from exc
+        except BodyTooSlow as exc:
+            raise FhirAccessError("the FHIR server did not answer in time") from exc
+        except BodyCutOff as exc:
             raise FhirAccessError("the FHIR server's answer was cut off before its end") from exc
-        return b"".join(chunks)
 
     def search(self, base: str, query: str, token: str | None, deadline: float | None = None) -> SearchResult:
         """Run a search (``Type?params``) and follow ``next`` links within the configured bounds."""

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .errors import ProtocolError
-from .limits import ID_MAX, LOCAL_CALLER, check_text
+from .limits import ID_MAX, LOCAL_CALLER, require_storable
 from .package_data import KNOWLEDGE_DIR
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
@@ -114,9 +114,7 @@ def _string(
         return None
     if not isinstance(value, str) or not value.strip():
         raise ProtocolError(f"{where}{key} must be a non-empty string")
-    problem = check_text(value, f"{where}{key}", max_length)
-    if problem:
-        raise ProtocolError(problem)
+    require_storable(value, f"{where}{key}", max_length)
     return value
 
 

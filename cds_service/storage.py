@@ -7,7 +7,6 @@ a small honest mechanism: a `schema_version` table and an ordered list of migrat
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -42,7 +41,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from .errors import StorageUnavailable
-from .limits import ID_MAX, LOCAL_CALLER, URI_MAX, UUID_MAX
+from .limits import ID_MAX, LOCAL_CALLER, URI_MAX, UUID_MAX, fitted_key
 
 log = logging.getLogger(__name__)
 
@@ -141,28 +140,14 @@ ENCOUNTER_HISTORY = select(
 ).where(encounter_memory.c.caller == bindparam("caller"), encounter_memory.c.encounter_id == bindparam("encounter_id"))
 INSERT_CARDS = insert(cards)
 
-# Each migration takes the schema from version i to i+1; append, never change what one does. Steps look at the
-# columns before adding them: pysqlite runs DDL outside the transaction, so a retried upgrade may find one done.
-MIGRATIONS: list[Sequence[str] | Callable[[Any], None] | None] = [
-    None,  # v1: the tables above, created with create_all
-    # v2: overrides are remembered per target (the order and dose), not per rule and patient. Feedback stored
-    # before v2 has no fingerprint and so holds back nothing: the safe direction.
-    lambda conn: (
-        None
-        if "target_fingerprint" in _columns(conn, "feedback")
-        else conn.execute(text("ALTER TABLE feedback ADD COLUMN target_fingerprint VARCHAR(64)"))
-    ),
-    # v3: the compact encounter memory (created by create_all), filled from what v2 logged. create_all makes the
-    # table in its newest shape, so the fill names the caller column when that shape has one (v4).
-    lambda conn: _fill_encounter_memory(conn),
-    # v4: every record carries the calling EHR; records made before are the local identity's. The encounter
-    # memory (derived data) is rebuilt with the caller in its key.
-    lambda conn: _add_caller(conn),
-]
-
 
 def _columns(conn: Any, table: str) -> set[str]:
     return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _add_column(conn: Any, table: str, column: str, type_sql: str) -> None:
+    if column not in _columns(conn, table):
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {type_sql}"))
 
 
 def _fill_encounter_memory(conn: Any) -> None:
@@ -182,10 +167,7 @@ def _fill_encounter_memory(conn: Any) -> None:
 
 def _add_caller(conn: Any) -> None:
     for table in ("card_log", "feedback"):
-        if "caller" not in _columns(conn, table):
-            conn.execute(
-                text(f"ALTER TABLE {table} ADD COLUMN caller VARCHAR({URI_MAX}) NOT NULL DEFAULT '{LOCAL_CALLER}'")
-            )
+        _add_column(conn, table, "caller", f"VARCHAR({URI_MAX}) NOT NULL DEFAULT '{LOCAL_CALLER}'")
     if "caller" in _columns(conn, "encounter_memory"):
         return  # made by create_all in its newest shape during this upgrade
     conn.execute(text("ALTER TABLE encounter_memory RENAME TO encounter_memory_v3"))
@@ -200,6 +182,22 @@ def _add_caller(conn: Any) -> None:
         )
     )
     conn.execute(text("DROP TABLE encounter_memory_v3"))
+
+
+# Each migration takes the schema from version i to i+1; append, never change what one does. Steps look at the
+# columns before adding them: pysqlite runs DDL outside the transaction, so a retried upgrade may find one done.
+MIGRATIONS: list[Sequence[str] | Callable[[Any], None] | None] = [
+    None,  # v1: the tables above, created with create_all
+    # v2: overrides are remembered per target (the order and dose), not per rule and patient. Feedback stored
+    # before v2 has no fingerprint and so holds back nothing: the safe direction.
+    lambda conn: _add_column(conn, "feedback", "target_fingerprint", "VARCHAR(64)"),
+    # v3: the compact encounter memory (created by create_all), filled from what v2 logged. create_all makes the
+    # table in its newest shape, so the fill names the caller column when that shape has one (v4).
+    _fill_encounter_memory,
+    # v4: every record carries the calling EHR; records made before are the local identity's. The encounter
+    # memory (derived data) is rebuilt with the caller in its key.
+    _add_caller,
+]
 
 
 @dataclass(frozen=True)
@@ -458,15 +456,13 @@ class Store:
     def first_use(self, iss: str, jti: str, expires: float) -> bool:
         """True the first time this (issuer, jti) is seen by any instance: one atomic insert; expired ids are
         deleted on the way. A database that cannot answer is a 503: never an accepted replay."""
-        key = jti if len(jti) <= URI_MAX else "sha256:" + hashlib.sha256(jti.encode()).hexdigest()
-        issuer = iss if len(iss) <= URI_MAX else "sha256:" + hashlib.sha256(iss.encode()).hexdigest()
         try:
             with self.engine.begin() as conn:
                 conn.execute(seen_jti.delete().where(seen_jti.c.expires < time.time()))
                 # RETURNING says whether this insert made the row (rowcount is not reliable for ON CONFLICT).
                 inserted = conn.execute(
                     self._insert_ignore(seen_jti).returning(seen_jti.c.jti),
-                    {"iss": issuer, "jti": key, "expires": expires},
+                    {"iss": fitted_key(iss), "jti": fitted_key(jti), "expires": expires},
                 ).first()
         except SQLAlchemyError as exc:
             self.failed("replay guard", exc)

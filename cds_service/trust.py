@@ -12,7 +12,6 @@ SQLite file (WAL mode) rather than in one process's memory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
@@ -26,8 +25,9 @@ from typing import Any, Protocol
 import jwt
 import requests
 
+from .bounded_read import BodyCutOff, BodyTooLarge, BodyTooSlow, read_bounded
 from .errors import AuthenticationFailed
-from .limits import URI_MAX
+from .limits import fitted_key
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def caller_key(caller: Caller) -> str:
     Hashed when longer than the column (an issuer is a URL of any length)."""
     tenant = caller.claims.get("tenant")
     key = f"{caller.ehr.iss}|{tenant}" if isinstance(tenant, str) and tenant else caller.ehr.iss
-    return key if len(key) <= URI_MAX else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return fitted_key(key)
 
 
 def load_registry(path: Path) -> dict[str, TrustedEhr]:
@@ -139,15 +139,9 @@ class KeySets:
             # One deadline for the whole fetch: a server dripping a byte at a time gets no longer than a silent one.
             with self.session.get(url, timeout=self.timeout_s, allow_redirects=False, stream=True) as response:
                 response.raise_for_status()
-                body = bytearray()
-                while chunk := response.raw.read1(16384, decode_content=True):  # what has arrived, one read
-                    body += chunk
-                    if time.monotonic() > deadline:
-                        raise requests.Timeout("key set fetch passed its deadline")
-                    if len(body) > JWKS_MAX_BYTES:
-                        raise ValueError("key set larger than the limit")
+                body = read_bounded(response, deadline, JWKS_MAX_BYTES)
             keyset = jwt.PyJWKSet.from_dict(json.loads(body))
-        except (requests.RequestException, ValueError, jwt.PyJWTError) as exc:
+        except (requests.RequestException, ValueError, jwt.PyJWTError, BodyTooLarge, BodyTooSlow, BodyCutOff) as exc:
             with self._lock:
                 self._failed[url] = (time.monotonic(), type(exc).__name__)
             raise AuthenticationFailed(f"key set at {url} could not be fetched: {type(exc).__name__}") from exc

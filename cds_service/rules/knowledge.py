@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, fields
+from functools import cache, cached_property
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..package_data import read_knowledge
@@ -88,9 +89,10 @@ class Thresholds:
     older_risk_age: Threshold
     measure_max_age: Threshold
 
-    def as_text(self) -> dict[str, str]:
-        """Placeholders for card text: {review_weeks} -> "12"."""
-        return {name: str(value) for name, value in vars(self).items()}
+    @cached_property
+    def placeholders(self) -> Mapping[str, str]:
+        """Placeholders for card text, {review_weeks} -> "12": built once, read for every card rendered."""
+        return MappingProxyType({f.name: str(getattr(self, f.name)) for f in fields(self)})
 
 
 def load_thresholds(raw: Mapping[str, Any]) -> Thresholds:
