@@ -127,3 +127,14 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cds.sqlite3'}"
     return request.getfixturevalue("postgres_server").new_database()
+
+
+def count_rows(database_url: str, *tables: Any) -> tuple[int, ...]:
+    """How many rows each table holds, read with a fresh connection (what another instance would see)."""
+    from sqlalchemy import create_engine, func, select
+
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        counts = tuple(connection.execute(select(func.count()).select_from(t)).scalar_one() for t in tables)
+    engine.dispose()
+    return counts

@@ -21,7 +21,7 @@ def find_bin_dir() -> Path | None:
     return Path(candidates[-1]).parent if candidates else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -32,7 +32,7 @@ class ThrowawayPostgres:
         self.bin_dir = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="cds-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         # initdb and postgres refuse to run as root: run them as the `postgres` system user when we are root.
         self.prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 

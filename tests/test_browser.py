@@ -30,7 +30,7 @@ from cds_service.readiness import wait_until_ready
 from cds_service.storage import Store
 
 from .conftest import TOKEN
-from .test_cli_integration import _free_port
+from .postgres import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ def secured_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
     }
     (folder / "trusted.json").write_text(json.dumps(registry))
     database = f"sqlite:///{folder / 'cds.sqlite3'}"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CDS_AUTH_REQUIRED": "true",
@@ -125,7 +125,7 @@ def test_page(secured_service, local_fhir) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", _free_port()), partial(Handler, directory=str(PAGE_DIR)))
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(Handler, directory=str(PAGE_DIR)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

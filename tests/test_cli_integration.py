@@ -4,7 +4,6 @@ server, `cds-service load-fixtures` and `cds-service call` as a user would run t
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,19 +16,14 @@ from cds_service.cli import build_request, gunicorn_command
 from cds_service.readiness import NotReady, wait_until_ready
 
 from .conftest import FIXTURES, TOKEN
+from .postgres import free_port
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def running_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, object]]:
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("service") / "service.log"
     env = {
         **os.environ,

@@ -3,21 +3,16 @@ uuid, the outcome and the outcomeTimestamp identify it), on SQLite and PostgreSQ
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, func, select
-
 from cds_service.app import create_app
 from cds_service.storage import feedback
 
-from .conftest import SERVICE_FOR_HOOK, dev_settings, hook_request
+from .conftest import SERVICE_FOR_HOOK, count_rows, dev_settings, hook_request
 
 SERVICE = f"/cds-services/{SERVICE_FOR_HOOK['order-sign'].id}"
 
 
 def _feedback_rows(database_url: str) -> int:
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        count = connection.execute(select(func.count()).select_from(feedback)).scalar_one()
-    engine.dispose()
+    (count,) = count_rows(database_url, feedback)
     return count
 
 

@@ -3,8 +3,6 @@ two EHRs that happen to share a patient id never see each other's answers; on SQ
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import sqlalchemy
 
@@ -12,30 +10,20 @@ from cds_service.app import create_app
 from cds_service.storage import MIGRATIONS, Store
 
 from .conftest import dev_settings, hook_request
-from .test_trust import BASE, EC_KEY, OTHER_EC, SERVICE, jwk, token
+from .test_trust import BASE, EC_KEY, OTHER_EC, SERVICE, auth_settings, jwk, token
 
 EHR_A = "https://ehr-a.example.org"
 EHR_B = "https://ehr-b.example.org"
+ONLY_A = [{"iss": EHR_A, "jwks": {"keys": [jwk(EC_KEY, "a-1", "ES384")]}}]
 
 
 @pytest.fixture
 def two_ehr_app(tmp_path, database_url):
-    registry = {
-        "ehrs": [
-            {"iss": EHR_A, "jwks": {"keys": [jwk(EC_KEY, "a-1", "ES384")]}, "tenants": ["north", "south"]},
-            {"iss": EHR_B, "jwks": {"keys": [jwk(OTHER_EC, "b-1", "ES384")]}},
-        ]
-    }
-    path = tmp_path / "ehrs.json"
-    path.write_text(json.dumps(registry))
-    settings = dev_settings(
-        auth_required=True,
-        public_base_url=BASE,
-        trusted_ehrs_file=path,
-        replay_db=tmp_path / "jti.sqlite3",
-        database_url=database_url,
-    )
-    return create_app(settings)
+    ehrs = [
+        {"iss": EHR_A, "jwks": {"keys": [jwk(EC_KEY, "a-1", "ES384")]}, "tenants": ["north", "south"]},
+        {"iss": EHR_B, "jwks": {"keys": [jwk(OTHER_EC, "b-1", "ES384")]}},
+    ]
+    return create_app(auth_settings(tmp_path, ehrs, database_url=database_url))
 
 
 def _as(issuer: str, path: str = SERVICE, **claims) -> dict[str, str]:
@@ -126,18 +114,10 @@ def test_a_v3_database_moves_to_v4_with_its_records_as_the_local_identity(tmp_pa
 
 def test_with_postgresql_a_token_used_on_one_instance_is_refused_on_another(tmp_path, postgres_server):
     url = postgres_server.new_database()
-    registry = tmp_path / "ehrs.json"
-    registry.write_text(json.dumps({"ehrs": [{"iss": EHR_A, "jwks": {"keys": [jwk(EC_KEY, "a-1", "ES384")]}}]}))
 
     def instance(name: str):
         # Each instance has its own local replay file: only the shared database can catch the replay.
-        settings = dev_settings(
-            auth_required=True,
-            public_base_url=BASE,
-            trusted_ehrs_file=registry,
-            replay_db=tmp_path / f"{name}-jti.sqlite3",
-            database_url=url,
-        )
+        settings = auth_settings(tmp_path, ONLY_A, replay_db=tmp_path / f"{name}-jti.sqlite3", database_url=url)
         return create_app(settings).test_client()
 
     a, b = instance("a"), instance("b")
@@ -150,18 +130,7 @@ def test_with_postgresql_a_token_used_on_one_instance_is_refused_on_another(tmp_
 
 
 def test_the_shared_replay_guard_refuses_when_the_database_cannot_answer(tmp_path, postgres_server):
-    url = postgres_server.new_database()
-    registry = tmp_path / "ehrs.json"
-    registry.write_text(json.dumps({"ehrs": [{"iss": EHR_A, "jwks": {"keys": [jwk(EC_KEY, "a-1", "ES384")]}}]}))
-    app = create_app(
-        dev_settings(
-            auth_required=True,
-            public_base_url=BASE,
-            trusted_ehrs_file=registry,
-            replay_db=tmp_path / "j",
-            database_url=url,
-        )
-    )
+    app = create_app(auth_settings(tmp_path, ONLY_A, database_url=postgres_server.new_database()))
     store = app.extensions["cds"]["store"]
     with store.engine.begin() as conn:
         conn.execute(sqlalchemy.text("DROP TABLE seen_jti"))

@@ -4,25 +4,19 @@ is a 400 naming the field, before anything is written: the same answer on SQLite
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, func, select
 
 from cds_service.app import create_app
 from cds_service.limits import ID_MAX
 from cds_service.storage import cards as card_log
 from cds_service.storage import feedback
 
-from .conftest import SERVICE_FOR_HOOK, dev_settings, hook_request
+from .conftest import SERVICE_FOR_HOOK, count_rows, dev_settings, hook_request
 
 SERVICE = f"/cds-services/{SERVICE_FOR_HOOK['order-sign'].id}"
 
 
-def _rows(database_url: str) -> tuple[int, int]:
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        cards = connection.execute(select(func.count()).select_from(card_log)).scalar_one()
-        answers = connection.execute(select(func.count()).select_from(feedback)).scalar_one()
-    engine.dispose()
-    return cards, answers
+def _rows(database_url: str) -> tuple[int, ...]:
+    return count_rows(database_url, card_log, feedback)
 
 
 @pytest.mark.parametrize(

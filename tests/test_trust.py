@@ -52,6 +52,14 @@ def token(key=EC_KEY, *, alg="ES384", kid="ec-1", headers=None, **claims) -> str
     return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid, "typ": "JWT", **(headers or {})})
 
 
+def auth_settings(tmp_path, ehrs: list[dict], **overrides):
+    """Settings with authentication on: the registry of trusted EHRs written to a file, the audience fixed."""
+    path = tmp_path / "trusted-ehrs.json"
+    path.write_text(json.dumps({"ehrs": ehrs}))
+    options = {"replay_db": tmp_path / "jti.sqlite3", "allowed_fhir_servers": (), **overrides}
+    return dev_settings(auth_required=True, public_base_url=BASE, trusted_ehrs_file=path, **options)
+
+
 @pytest.fixture
 def secure_app(tmp_path):
     registry = {
@@ -66,17 +74,7 @@ def secure_app(tmp_path):
             {"iss": ROTATING_ISS, "jwks_url": ROTATING_JWKS, "fhir_servers": [FAKE_FHIR]},
         ]
     }
-    path = tmp_path / "trusted-ehrs.json"
-    path.write_text(json.dumps(registry))
-    settings = dev_settings(
-        auth_required=True,
-        public_base_url=BASE,
-        trusted_ehrs_file=path,
-        replay_db=tmp_path / "jti.sqlite3",
-        jwks_refresh_interval_s=0.0,
-        allowed_fhir_servers=(),
-    )
-    return create_app(settings)
+    return create_app(auth_settings(tmp_path, registry["ehrs"], jwks_refresh_interval_s=0.0))
 
 
 def call(app, bearer: str | None, body=None, path=SERVICE):
@@ -295,17 +293,7 @@ def sandbox_app(tmp_path):
             }
         ]
     }
-    path = tmp_path / "trusted-ehrs.json"
-    path.write_text(json.dumps(registry))
-    return create_app(
-        dev_settings(
-            auth_required=True,
-            public_base_url=BASE,
-            trusted_ehrs_file=path,
-            replay_db=tmp_path / "jti.sqlite3",
-            allowed_fhir_servers=(),
-        )
-    )
+    return create_app(auth_settings(tmp_path, registry["ehrs"]))
 
 
 @responses.activate

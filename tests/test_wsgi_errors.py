@@ -14,19 +14,15 @@ import pytest
 from cds_service.cli import gunicorn_command
 from cds_service.readiness import wait_until_ready
 
+from .postgres import free_port
+
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[tuple[str, int]]:
     folder = tmp_path_factory.mktemp("wsgi")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{folder / 'cds.sqlite3'}"}
     with (folder / "service.log").open("w") as log:
         process = subprocess.Popen(gunicorn_command("127.0.0.1", port, 1), env=env, stdout=log, stderr=log)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from cds_service.rules.engine import RED_FLAG_RULE, evaluate, orders_in_question
 from cds_service.rules.imaging import RULE as IMAGING_RULE
 
-from ..builders import condition, lumbar_mri, patient, patient_record
+from ..builders import condition, lumbar_mri, patient, patient_record, service_order
 
 LBP = {"icd": "M54.50"}
 
@@ -131,14 +131,7 @@ def test_patient_view_without_an_urgent_card_keeps_the_first_line_plan_beside_in
 
 
 def test_an_urgent_card_on_patient_view_drops_the_first_line_plan(kb):
-    bed_rest = {
-        "resourceType": "ServiceRequest",
-        "id": "bed",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": "Patient/built-patient"},
-        "code": {"text": "Bed rest"},
-    }
+    bed_rest = {**service_order(id="bed", text="Bed rest"), "status": "active"}  # on the chart, not a draft
     findings = _evaluate(kb, "patient-view", [patient(40), condition(days_ago=3, **LBP), bed_rest])
     assert "lbp-bed-rest" in _rules(findings) and "lbp-first-line" not in _rules(findings)
 

@@ -86,14 +86,7 @@ def test_codings_that_are_not_strings_are_skipped_not_fatal(relevant):
 
 
 def test_a_bed_rest_device_request_is_kept_by_its_text(relevant):
-    device = {
-        "resourceType": "DeviceRequest",
-        "id": "d1",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": "Patient/x"},
-        "codeCodeableConcept": {"text": "Hospital bed for strict bed rest"},
-    }
+    device = service_order("DeviceRequest", id="d1", text="Hospital bed for strict bed rest")
     assert relevant(device)
     device["codeCodeableConcept"] = {"text": "Walker"}
     assert not relevant(device)
