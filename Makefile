@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets bench container-test mutation fuzz soak
+.PHONY: install run test lint format clean valuesets bench container-test scale-out-test mutation fuzz soak
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,14 +24,20 @@ run: install
 	$(BIN)/cds-service dev
 
 ## Lint, the whole test suite (unit and integration, against the real local FHIR server), then the
-## container image smoke test (skipped with a message where Podman is not available).
+## container image smoke test and the scale-out test of deploy/compose.yaml (both skipped with a message
+## where Podman is not available).
 test: install lint
 	$(BIN)/python -m pytest
 	scripts/container-smoke-test
+	scripts/scale-out-test
 
 ## Build the Dockerfile with Podman and smoke-test the running image.
 container-test: install
 	scripts/container-smoke-test
+
+## deploy/compose.yaml under podman-compose: two instances behind nginx on one PostgreSQL.
+scale-out-test: install
+	scripts/scale-out-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     assembler = PatientDataAssembler(settings, FhirClient(settings), executor, selector)
     validate_order_templates()
     check_knowledge()
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, wait_s=settings.database_wait_s)
     retention = RetentionJob(store, settings.retention_days, settings.purge_interval_s)
     retention.start()
     memory = Memory(store, MemoryPolicy.load(settings.suppression_days)) if settings.memory_enabled else None

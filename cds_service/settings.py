@@ -70,6 +70,7 @@ class Settings:
 
     # Memory: card log, feedback, suppression (SQLite file by default; PostgreSQL by URL)
     database_url: str = "sqlite:///cds-lbp.sqlite3"
+    database_wait_s: float = 30.0  # at start-up, how long to wait for a PostgreSQL server that is still starting
     memory_enabled: bool = True
     suppression_days: float = 30.0
     retention_days: int = 365

@@ -256,7 +256,7 @@ def _utc(moment: datetime) -> datetime:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, wait_s: float = 0.0) -> None:
         self.url = url
         self.write_failures = 0
         self._last_failure: float | None = None
@@ -265,7 +265,23 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            self._wait_for_server(wait_s)
         self.migrate()
+
+    def _wait_for_server(self, wait_s: float) -> None:
+        """Instances started together with their database (compose, an orchestrator) come up before it accepts
+        connections: wait for it up to ``wait_s`` rather than fail start-up and depend on a restart policy."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                with self.engine.connect():
+                    return
+            except OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    log.error("the database did not accept a connection within %.0f s", wait_s)
+                    raise
+                log.warning("waiting for the database (%s)", type(exc.orig).__name__)
+                time.sleep(0.5)
 
     def migrate(self, attempts: int = 10) -> None:
         """Create or upgrade the schema. Every gunicorn worker does this at start, at the same moment:

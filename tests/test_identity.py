@@ -3,6 +3,9 @@ two EHRs that happen to share a patient id never see each other's answers; on SQ
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy
 
@@ -10,6 +13,7 @@ from cds_service.app import create_app
 from cds_service.storage import MIGRATIONS, Store
 
 from .conftest import dev_settings, hook_request
+from .postgres import free_port
 from .test_trust import BASE, EC_KEY, OTHER_EC, SERVICE, auth_settings, jwk, token
 
 EHR_A = "https://ehr-a.example.org"
@@ -72,8 +76,8 @@ def test_one_ehr_cannot_answer_another_ehrs_card(two_ehr_app):
     assert len(_imaging_cards(client, _as(EHR_A))) == 1  # B's answer changed nothing for A
 
 
-def test_a_v3_database_moves_to_v4_with_its_records_as_the_local_identity(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+def test_a_v3_database_moves_to_v4_with_its_records_as_the_local_identity(database_url):
+    url = database_url
     client = create_app(dev_settings(database_url=url)).test_client()
     (card,) = client.post(SERVICE, json=hook_request("order-sign", "lbp-acute", drafts="lumbar-mri")).get_json()[
         "cards"
@@ -88,7 +92,7 @@ def test_a_v3_database_moves_to_v4_with_its_records_as_the_local_identity(tmp_pa
             sqlalchemy.text(
                 "CREATE TABLE encounter_memory (encounter_id VARCHAR(128) NOT NULL, rule VARCHAR(64) NOT NULL, "
                 "target_ref VARCHAR(256) NOT NULL, target_fingerprint VARCHAR(64) NOT NULL, answered BOOLEAN NOT NULL, "
-                "updated_at DATETIME NOT NULL, PRIMARY KEY (encounter_id, rule, target_ref, target_fingerprint))"
+                "updated_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (encounter_id, rule, target_ref, target_fingerprint))"
             )
         )
         for row in rows:
@@ -138,3 +142,30 @@ def test_the_shared_replay_guard_refuses_when_the_database_cannot_answer(tmp_pat
         SERVICE, json=hook_request("order-sign", "lbp-acute", drafts="lumbar-mri"), headers=_as(EHR_A)
     )
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+
+
+def test_an_instance_started_before_its_postgresql_waits_for_it():
+    from .postgres import ThrowawayPostgres, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries are not installed; .ci/run installs them")
+    late = ThrowawayPostgres(bin_dir)  # its port is chosen, nothing listens there yet
+    stores: list[Store] = []
+    waiting = threading.Thread(target=lambda: stores.append(Store(late.url("postgres"), wait_s=60)))
+    waiting.start()
+    time.sleep(1.0)
+    assert waiting.is_alive() and stores == []  # still waiting, not failed
+    try:
+        late.start()
+        waiting.join(timeout=60)
+        assert stores and stores[0].readable()
+    finally:
+        late.stop()
+
+
+def test_a_postgresql_that_never_answers_fails_start_up_after_the_wait():
+    started = time.monotonic()
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        Store(f"postgresql+psycopg://cds@127.0.0.1:{free_port()}/cds", wait_s=1.0)
+    assert 1.0 <= time.monotonic() - started < 10
