@@ -210,9 +210,14 @@ def test_killing_an_instance_loses_no_acknowledged_feedback(stack):
     lock = threading.Lock()
     killed_at: list[float] = []
 
+    refusals: list[requests.Response] = []
+
     def post(card: dict) -> None:
         try:
-            ok = _override(stack.proxy, "kill", card).status_code == 200
+            response = _override(stack.proxy, "kill", card)
+            ok = response.status_code == 200
+            if not ok:
+                refusals.append(response)
         except requests.RequestException:
             ok = False
         with lock:
@@ -245,6 +250,7 @@ def test_killing_an_instance_loses_no_acknowledged_feedback(stack):
     # The proxy moved the rest to instance B: at most the requests in flight at the kill failed.
     assert len(acknowledged) >= len(cards) - 4, failed
     assert sum(at > killed_at[0] for at in acknowledged_at) >= 20  # answered after A died
+    assert all(r.json()["resourceType"] == "OperationOutcome" for r in refusals)  # JSON, even from the proxy
     # A failed post was not acknowledged: the EHR retries it, and every answer is then stored exactly once
     # (feedback is idempotent, so one that did reach the database before A died is not stored twice).
     for card in cards:
@@ -252,3 +258,27 @@ def test_killing_an_instance_loses_no_acknowledged_feedback(stack):
             assert _override(stack.proxy, "kill", card).status_code == 200
     stored = stack.sql(kill_feedback)
     assert sorted(stored) == sorted(c["uuid"] for c in cards)
+
+
+def test_the_proxy_refuses_an_oversized_body_with_json(stack):
+    response = requests.post(
+        stack.proxy + SERVICE,
+        data=b"{" + b" " * (6 * 1024 * 1024) + b"}",
+        headers=_headers(SERVICE, "replay"),
+        timeout=30,
+    )
+    assert response.status_code == 413
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_with_no_instance_left_the_proxy_answers_json_503_with_retry_after(stack):
+    # Runs last: it stops both instances (a stop, not a kill: no restart policy brings them back).
+    for service in ("cds-a", "cds-b"):
+        subprocess.run(["podman", "stop", "--time", "0", stack.container(service)], check=True, capture_output=True)
+    response = requests.post(
+        stack.proxy + SERVICE, json=_order_sign("enc-down"), headers=_headers(SERVICE, "replay"), timeout=30
+    )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert response.json()["issue"][0]["code"] == "transient"
