@@ -193,16 +193,8 @@ def measure(
             results[f"{name} service"] = sequential(select_url, path.read_bytes(), n1, svc.pid)
             results[f"{name} wrk"] = wrk(select_url, path, load_s, 16) or {}
         results["W5 first"], results["W5 last"] = history(url, w1.read_bytes(), n5, svc.pid)
-    floor_cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{floor_port}",
-        "--workers",
-        str(args.workers),
-        "bench.floor_app:app",
-    ]
+    # The floor is served exactly as the service is (same gunicorn command, workers and threads).
+    floor_cmd = gunicorn_command("127.0.0.1", floor_port, args.workers, app="bench.floor_app:app")
     with server(floor_cmd, {"FLOOR_ANSWER_FILE": str(answer)}, floor_port) as flr:
         url = f"http://127.0.0.1:{floor_port}{SERVICE_PATH}"
         results["W1 floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
@@ -210,7 +202,7 @@ def measure(
         results["W4 floor"] = wrk(url, w1, load_s, 16) or {}
         results["MIN floor"] = sequential(url, minimal["MIN"].read_bytes(), n1, flr.pid)
     stdlib_port = free_port()
-    stdlib_cmd = [*floor_cmd[:4], f"127.0.0.1:{stdlib_port}", *floor_cmd[5:]]
+    stdlib_cmd = gunicorn_command("127.0.0.1", stdlib_port, args.workers, app="bench.floor_app:app")
     with server(stdlib_cmd, {"FLOOR_ANSWER_FILE": str(answer), "FLOOR_PARSER": "stdlib"}, stdlib_port) as flr:
         url = f"http://127.0.0.1:{stdlib_port}{SERVICE_PATH}"
         results["W1 stdlib floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
@@ -320,7 +312,7 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
         return f"{a / b:.2f}x" if a and b else "-"
 
     lines = [
-        f"Benchmarks ({n_workers} gunicorn sync workers each; W1 body {size1 / 1024:.0f} KiB, W2 body {size2 / 1024:.0f} KiB)",
+        f"Benchmarks ({n_workers} gunicorn gthread workers x 8 threads each, service and floors alike; W1 body {size1 / 1024:.0f} KiB, W2 body {size2 / 1024:.0f} KiB)",
         "",
         f"{'workload':<22}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}{'CPU ms/req':>12}{'peak RSS MB':>13}{'CPU vs floor':>14}{'p50 vs floor':>14}",
     ]

@@ -14,7 +14,7 @@ from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from . import logs
+from . import console, logs
 from .cards import validate_order_templates
 from .errors import AuthenticationFailed, ServiceError, StorageUnavailable
 from .feedback import parse_feedback
@@ -87,6 +87,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     }
 
     app.register_blueprint(api)
+    pipeline: HookPipeline = app.extensions["cds"]["pipeline"]
+    console.register(
+        app,
+        settings,
+        store=store,
+        services=app.extensions["cds"]["services"],
+        assembler=assembler,
+        kb=kb,
+        windows=pipeline.windows,
+        refuse=operation_outcome,
+    )
     _register_http_behaviour(app, settings)
     return app
 

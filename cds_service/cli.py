@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from .fixture_requests import build_request
 from .fixtures import fixture_paths, fixtures_dir, load_bundle
 
 SERVICE_FOR_HOOK = {
@@ -32,8 +32,9 @@ SERVICE_FOR_HOOK = {
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
 
-def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
-    """The one production server command: the Dockerfile, `serve` and the tests all run this."""
+def gunicorn_command(host: str, port: int, workers: int, app: str = "cds_service.wsgi:app") -> list[str]:
+    """The one production server command: the Dockerfile, `serve` and the tests all run this (and the
+    benchmark's floor, with its own `app`, so that both are served the same way)."""
     return [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{host}:{port}",
@@ -48,7 +49,7 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
         "--error-logfile", "-",
         "--no-control-socket",  # nothing uses it, and a non-root user has no home to put it in
         "--config", "python:cds_service.gunicorn_conf",  # gunicorn's own error pages as JSON
-        "cds_service.wsgi:app",
+        app,
     ]  # fmt: skip
 
 
@@ -79,34 +80,6 @@ def cmd_load_fixtures(args: argparse.Namespace) -> int:
     for patient in load_fixtures(args.fhir_server, args.token, fixtures_dir(args.dir)):
         print(f"loaded Patient/{patient}")
     return 0
-
-
-def build_request(hook: str, patient: str, fhir_server: str | None, token: str | None, draft_orders: Any) -> dict:
-    """A CDS Hooks 2.0 request with no prefetch: the service fetches what it needs from fhir_server."""
-    context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": patient}
-    if hook in {"order-select", "order-sign"}:
-        bundle = draft_orders or {"resourceType": "Bundle", "type": "collection", "entry": []}
-        if bundle.get("resourceType") != "Bundle":
-            bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": bundle}]}
-        context["draftOrders"] = bundle
-        if hook == "order-select":
-            context["selections"] = [
-                f"{e['resource']['resourceType']}/{e['resource']['id']}"
-                for e in bundle.get("entry", [])
-                if "id" in e["resource"]
-            ]
-    body: dict[str, Any] = {"hookInstance": str(uuid.uuid4()), "hook": hook, "context": context}
-    if fhir_server:
-        body["fhirServer"] = fhir_server
-        if token:
-            body["fhirAuthorization"] = {
-                "access_token": token,
-                "token_type": "Bearer",
-                "expires_in": 300,
-                "scope": "patient/*.read",
-                "subject": "cds-service",
-            }
-    return body
 
 
 def format_cards(answer: dict) -> str:
@@ -175,6 +148,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         "CDS_AUTH_REQUIRED": "false",
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
         "CDS_ALLOWED_FHIR_SERVERS": ",".join(dict.fromkeys([base, *allowed])),
+        # On a developer's machine (authentication off, 127.0.0.1 only) the console is on unless switched off.
+        "CDS_CONSOLE_ENABLED": os.environ.get("CDS_CONSOLE_ENABLED", "true"),
     }
     service = subprocess.Popen(gunicorn_command("127.0.0.1", args.port, 2), env=env)
     try:
@@ -182,7 +157,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         draft = fixtures / "draft-orders" / "lumbar-mri.json"
         print(
             f"\nLocal FHIR server:  {base}  (fixture patients loaded)\n"
-            f"CDS discovery:      http://127.0.0.1:{args.port}/cds-services\n\n"
+            f"CDS discovery:      http://127.0.0.1:{args.port}/cds-services\n"
+            f"Console:            http://127.0.0.1:{args.port}/console  (try a hook, card gallery, answers)\n\n"
             "Fire order-sign for a lumbar MRI on the uncomplicated acute low back pain patient:\n\n"
             f"  .venv/bin/cds-service call order-sign --patient lbp-acute --fhir-server {base} "
             f"--draft-order {draft.relative_to(Path.cwd()) if draft.is_relative_to(Path.cwd()) else draft} "

@@ -76,6 +76,11 @@ class Settings:
     retention_days: int = 365
     purge_interval_s: float = 3600.0  # each worker purges on this timer (0: only `cds-service purge`)
 
+    # Browser console for integrators and clinical reviewers (/console): off unless switched on. With
+    # authentication on it requires CDS_CONSOLE_TOKEN (HTTP Basic password or Bearer token).
+    console_enabled: bool = False
+    console_token: str = ""
+
     # Logging
     log_level: str = "INFO"
 

@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from cds_service.app import create_app
-from cds_service.cli import build_request, load_fixtures
+from cds_service.cli import load_fixtures
+from cds_service.fixture_requests import build_request, prefetch_for
 from cds_service.fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
 from cds_service.local_fhir import LocalFhirServer
 from cds_service.protocol import load_services
 from cds_service.settings import Settings
-
-from .fhir_search import search
 
 FIXTURES = DEFAULT_DIR
 FAKE_FHIR = "https://ehr.example.org/fhir"
@@ -85,9 +84,7 @@ def hook_request(
     if selections is not None:
         context["selections"] = selections
     if prefetch == "full":
-        pool = patient_resources(patient)
-        service = SERVICE_FOR_HOOK[hook]
-        body["prefetch"] = {key.name: search(pool, key.render(context)) for key in service.prefetch}
+        body["prefetch"] = prefetch_for(SERVICE_FOR_HOOK[hook], context, patient_resources(patient))
     return body
 
 

@@ -12,9 +12,9 @@ import requests
 import responses
 
 from cds_service.app import create_app
+from cds_service.fixture_search import path_and_query, search
 
 from .conftest import FAKE_FHIR, TOKEN, dev_settings, hook_request, patient_resources
-from .fhir_search import path_and_query, search
 
 ANY_FHIR_URL = re.compile(re.escape(FAKE_FHIR) + r"/.*")
 FHIR_JSON = {"Content-Type": "application/fhir+json"}

@@ -11,10 +11,10 @@ import pytest
 import responses
 
 from cds_service.app import create_app
+from cds_service.fixture_search import path_and_query, search
 
 from .cards_view import card_view, red_flag_categories_named, target_of, variant_of
 from .conftest import FAKE_FHIR, SERVICE_FOR_HOOK, TOKEN, dev_settings, hook_request, patient_resources, scenarios
-from .fhir_search import path_and_query, search
 
 SCENARIOS = scenarios()
 IDS = [s["name"] for s in SCENARIOS]

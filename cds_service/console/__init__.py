@@ -1,0 +1,136 @@
+"""The browser console (/console) for integrators and clinical reviewers: try a hook as an EHR would, read
+every card the service can show, and see how clinicians answered them. Off unless CDS_CONSOLE_ENABLED; with
+authentication on it requires CDS_CONSOLE_TOKEN. Server-rendered pages and one small script; the only
+third-party browser code is marked and DOMPurify, vendored under static/vendor with their licences."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, render_template, request
+
+from ..fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
+from ..package_data import read_knowledge
+from ..patient_data import PatientDataAssembler
+from ..protocol import CdsService
+from ..rules.engine import ClinicalWindows
+from ..rules.knowledge import Knowledge
+from ..settings import Settings
+from ..storage import Store
+from . import answers, gallery
+from .access import admitted
+
+HOOKS = ("patient-view", "order-select", "order-sign")
+# Pages are served by the service itself: scripts and styles from here only; the try-a-hook page reads
+# prefetch from whichever FHIR server the user names, as an EHR would.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' http: https:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def check_settings(settings: Settings) -> None:
+    if settings.console_enabled and settings.auth_required and not settings.console_token:
+        raise RuntimeError(
+            "CDS_CONSOLE_ENABLED is set with authentication on but CDS_CONSOLE_TOKEN is not: set an admin token "
+            "for the console (or leave the console off)"
+        )
+
+
+def _patients(directory: Path) -> list[dict[str, str]]:
+    out = []
+    for path in fixture_paths(directory) if directory.is_dir() else []:
+        patient = next((r for r in resources(load_bundle(path)) if r.get("resourceType") == "Patient"), {})
+        name = (patient.get("name") or [{}])[0]
+        given = " ".join(name.get("given", []))
+        out.append({"id": patient.get("id", path.stem), "name": f"{given} {name.get('family', '')}".strip()})
+    return out
+
+
+def _draft_orders(directory: Path) -> dict[str, Any]:
+    folder = directory / "draft-orders"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def register(
+    app: Flask,
+    settings: Settings,
+    *,
+    store: Store,
+    services: dict[str, CdsService],
+    assembler: PatientDataAssembler,
+    kb: Knowledge,
+    windows: ClinicalWindows,
+    refuse: Callable[[int, str, str], Any],
+) -> None:
+    """Mount /console when it is enabled; otherwise nothing is mounted and /console is a 404."""
+    check_settings(settings)
+    if not settings.console_enabled:
+        return
+    console = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
+    directory = DEFAULT_DIR
+    reason_names: dict[str, str] = read_knowledge("override_reasons.json")["reasons"]
+
+    @console.before_request
+    def require_admin() -> Any:
+        if admitted(request.headers.get("Authorization", ""), settings.console_token):
+            return None
+        response = refuse(401, "the console needs its admin credential (CDS_CONSOLE_TOKEN)", "login")
+        response.headers["WWW-Authenticate"] = 'Basic realm="CDS console", charset="UTF-8"'
+        return response
+
+    @console.after_request
+    def page_policy(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response
+
+    @console.get("")
+    def try_a_hook() -> str:
+        config = {
+            "serviceBase": "/cds-services",
+            "fhirServer": settings.allowed_fhir_servers[0] if settings.allowed_fhir_servers else "",
+            "patients": _patients(directory),
+            "draftOrders": _draft_orders(directory),
+            "hooks": list(HOOKS),
+            "authRequired": settings.auth_required,
+        }
+        return render_template("try.html", page="try", config=config, fixtures=str(directory))
+
+    @console.get("/gallery")
+    def card_gallery() -> str:
+        entries = gallery.build(directory, services, assembler, kb, windows) if directory.is_dir() else []
+        return render_template(
+            "gallery.html", page="gallery", entries=entries, fixtures=str(directory), reason_names=reason_names
+        )
+
+    @console.get("/answers")
+    def answers_page() -> Any:
+        try:
+            period = answers.Period.parse(request.args.get("from"), request.args.get("to"), datetime.now(UTC).date())
+        except ValueError as exc:
+            return refuse(400, f"the date range is not valid: {exc}", "invalid")
+        report = store.report(period.start, period.end)
+        per_rule = [(rule, {o: r[o] for o in answers.OUTCOMES}) for rule, r in sorted(report.items())]
+        by_reason = [(reason_names.get(code, code), {"overridden": n}) for code, n in answers.reasons(report).items()]
+        weeks = [(f"{w.first:%d %b} - {w.last:%d %b}", t) for w, t in answers.weekly(store, period)]
+        return render_template(
+            "answers.html",
+            page="answers",
+            period=period,
+            report=report,
+            totals=answers.totals(report),
+            reason_names=reason_names,
+            charts={
+                "rules": answers.bar_chart("Cards per rule, by outcome", per_rule, "chart-rules"),
+                "reasons": answers.bar_chart("Overrides by reason", by_reason, "chart-reasons"),
+                "weeks": answers.bar_chart("Cards per week, by outcome", weeks, "chart-weeks"),
+            },
+            labels=answers.LABELS,
+            outcomes=answers.OUTCOMES,
+        )
+
+    app.register_blueprint(console)

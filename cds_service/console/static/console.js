@@ -1,0 +1,187 @@
+// The console's one script. Try a hook: call the service as an EHR does (discovery, prefetch from the
+// discovery templates read from the FHIR server, the hook call, feedback) and render the cards as EHRs do.
+// Gallery: render card Markdown and offer printing. Markdown goes through marked, then DOMPurify.
+'use strict';
+
+function markdown(text) {
+  return window.DOMPurify.sanitize(window.marked.parse(text || ''));
+}
+
+function renderMarkdownIn(root) {
+  for (const el of root.querySelectorAll('.markdown')) {
+    el.innerHTML = markdown(el.textContent);
+  }
+}
+
+function element(tag, attributes = {}, text = '') {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) el.setAttribute(name, value);
+  if (text) el.textContent = text;
+  return el;
+}
+
+const say = (id, text) => { document.getElementById(id).textContent = text; };
+
+function bearer(token) {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+// Fills a prefetch template from the context; a template that names anything not in the context is not
+// prefetched (the service then fetches it itself when it needs it).
+function fill(template, context) {
+  let unresolved = false;
+  const query = template.replace(/\{\{\s*context\.(\w+)\s*\}\}/g, (_, name) => {
+    if (context[name] === undefined) unresolved = true;
+    return encodeURIComponent(context[name] ?? '');
+  });
+  return unresolved ? null : query;
+}
+
+async function prefetchFor(service, context, fhirServer, fhirToken) {
+  const prefetch = {};
+  for (const [key, template] of Object.entries(service.prefetch || {})) {
+    const query = fill(template, context);
+    if (query === null) continue;
+    const response = await fetch(`${fhirServer.replace(/\/$/, '')}/${query}`, {
+      headers: { Accept: 'application/fhir+json', ...bearer(fhirToken) },
+    });
+    if (response.ok) prefetch[key] = await response.json();
+  }
+  return prefetch;
+}
+
+function draftBundle(names, drafts) {
+  const entry = [];
+  for (const name of names) {
+    const draft = drafts[name];
+    if (draft.resourceType === 'Bundle') entry.push(...(draft.entry || []));
+    else entry.push({ resource: draft });
+  }
+  return { resourceType: 'Bundle', type: 'collection', entry };
+}
+
+async function sendFeedback(serviceUrl, jwt, item) {
+  const response = await fetch(`${serviceUrl}/feedback`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...bearer(jwt) },
+    body: JSON.stringify({ feedback: [{ outcomeTimestamp: new Date().toISOString(), ...item }] }),
+  });
+  const body = await response.json().catch(() => ({}));
+  const stored = response.ok ? `stored ${body.stored}` : (body.issue || [{}])[0].diagnostics;
+  say('feedback-status', `Feedback (${item.outcome}): HTTP ${response.status}, ${stored}`);
+  return response.ok;
+}
+
+function renderCard(card, serviceUrl, jwt) {
+  const el = element('article', { class: `card ${card.indicator}`, 'data-uuid': card.uuid });
+  el.append(element('p', { class: 'indicator' }, card.indicator));
+  el.append(element('h3', { class: 'summary' }, card.summary));
+  const detail = element('div', { class: 'detail' });
+  detail.innerHTML = markdown(card.detail);
+  el.append(detail);
+  const source = element('p', { class: 'source' }, 'Source: ');
+  if (card.source.url) source.append(element('a', { href: card.source.url }, card.source.label));
+  else source.append(card.source.label);
+  el.append(source);
+
+  const actions = element('div', { class: 'actions' });
+  const done = (text) => {
+    for (const control of actions.querySelectorAll('button, select, input')) control.disabled = true;
+    actions.append(element('span', { class: 'answered', role: 'status' }, text));
+  };
+  for (const suggestion of card.suggestions || []) {
+    const button = element('button', { type: 'button', class: 'suggestion' }, suggestion.label);
+    button.addEventListener('click', async () => {
+      const item = { card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: suggestion.uuid }] };
+      if (await sendFeedback(serviceUrl, jwt, item)) done(`Accepted: ${suggestion.label}`);
+    });
+    actions.append(button);
+  }
+  if ((card.overrideReasons || []).length) {
+    const id = `reason-${card.uuid}`;
+    actions.append(element('label', { for: id }, 'Reason for dismissing'));
+    const select = element('select', { id, class: 'override-reason' });
+    for (const reason of card.overrideReasons) {
+      const option = element('option', { value: reason.code, 'data-system': reason.system }, reason.display);
+      select.append(option);
+    }
+    actions.append(select);
+    const comment = element('input', { type: 'text', class: 'comment', 'aria-label': 'Comment (optional)', placeholder: 'Comment (optional)' });
+    actions.append(comment);
+    const dismiss = element('button', { type: 'button', class: 'dismiss' }, 'Dismiss');
+    dismiss.addEventListener('click', async () => {
+      const option = select.selectedOptions[0];
+      const reason = { code: option.value, system: option.dataset.system, display: option.textContent };
+      const overrideReason = comment.value ? { reason, userComment: comment.value } : { reason };
+      const item = { card: card.uuid, outcome: 'overridden', overrideReason };
+      if (await sendFeedback(serviceUrl, jwt, item)) done(`Dismissed: ${option.textContent}`);
+    });
+    actions.append(dismiss);
+  }
+  el.append(actions);
+  return el;
+}
+
+async function tryHook(event) {
+  event.preventDefault();
+  const config = JSON.parse(document.getElementById('console-config').textContent);
+  const form = event.target;
+  const fhirServer = form.fhirServer.value.trim();
+  const fhirToken = form.fhirToken.value.trim();
+  const jwt = form.jwt.value.trim();
+  const hook = form.hook.value;
+  const patientId = form.patient.value.trim();
+  const cards = document.getElementById('cards');
+  cards.replaceChildren();
+  say('feedback-status', '');
+  try {
+    say('status', 'Reading discovery…');
+    const discovery = await (await fetch(config.serviceBase, { headers: bearer(jwt) })).json();
+    const service = (discovery.services || []).find((s) => s.hook === hook);
+    if (!service) throw new Error(`no service for ${hook} in discovery`);
+    const context = { userId: 'Practitioner/console-user', patientId };
+    if (hook !== 'patient-view') {
+      const names = [...form.drafts.selectedOptions].map((o) => o.value);
+      context.draftOrders = draftBundle(names, config.draftOrders);
+      if (hook === 'order-select') {
+        context.selections = context.draftOrders.entry.map((e) => `${e.resource.resourceType}/${e.resource.id}`);
+      }
+    }
+    say('status', 'Reading prefetch from the FHIR server…');
+    const prefetch = await prefetchFor(service, context, fhirServer, fhirToken);
+    const body = { hookInstance: crypto.randomUUID(), hook, fhirServer, context, prefetch };
+    if (fhirToken) {
+      body.fhirAuthorization = { access_token: fhirToken, token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds-console' };
+    }
+    say('status', `Calling ${service.id}…`);
+    const serviceUrl = `${config.serviceBase}/${service.id}`;
+    const response = await fetch(serviceUrl, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', ...bearer(jwt) }, body: JSON.stringify(body),
+    });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(`HTTP ${response.status}: ${(answer.issue || [{}])[0].diagnostics}`);
+    for (const card of answer.cards) cards.append(renderCard(card, serviceUrl, jwt));
+    say('status', `${service.id} answered with ${answer.cards.length} card${answer.cards.length === 1 ? '' : 's'} (${Object.keys(prefetch).length} prefetch keys sent).`);
+  } catch (err) {
+    say('status', `Error: ${err.message}`);
+  }
+}
+
+function toggleDrafts() {
+  const form = document.getElementById('try-form');
+  form.drafts.disabled = form.hook.value === 'patient-view';
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  const page = document.body.dataset.page;
+  if (page === 'try') {
+    const form = document.getElementById('try-form');
+    form.addEventListener('submit', tryHook);
+    form.hook.addEventListener('change', toggleDrafts);
+    toggleDrafts();
+  }
+  if (page === 'gallery') {
+    renderMarkdownIn(document);
+    document.getElementById('print').addEventListener('click', () => window.print());
+  }
+});
