@@ -231,12 +231,15 @@ def test_try_a_hook_shows_the_imaging_card_and_an_override_with_its_reason_is_st
     assert report["lbp-imaging-no-red-flag"]["free_text"] == 1
 
 
-def test_try_a_hook_by_keyboard_shows_the_bed_rest_card_and_an_accepted_suggestion_is_stored(
+def test_try_a_hook_by_keyboard_without_random_uuid_shows_the_bed_rest_card_and_stores_an_acceptance(
     browser_page, console_service
 ):
     base, database = console_service
-    page = browser_page
+    # As on plain http with an internal host name (not a secure context): no crypto.randomUUID.
+    page = browser_page.context.new_page()
+    page.add_init_script("delete Crypto.prototype.randomUUID")
     page.goto(f"{base}/console")
+    assert page.evaluate("typeof crypto.randomUUID") == "undefined"
     page.fill("#fhir-token", TOKEN)
     page.fill("#patient", "lbp-acute")
     page.select_option("#hook", "order-select")

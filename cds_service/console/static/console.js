@@ -22,6 +22,17 @@ function element(tag, attributes = {}, text = '') {
 
 const say = (id, text) => { document.getElementById(id).textContent = text; };
 
+// crypto.randomUUID exists only in secure contexts (https, localhost); a console reached over plain http on an
+// internal host name still needs hookInstance uuids: version 4 from getRandomValues, which exists everywhere.
+function uuid4() {
+  if (window.crypto.randomUUID) return window.crypto.randomUUID();
+  const b = window.crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 function bearer(token) {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
@@ -149,7 +160,7 @@ async function tryHook(event) {
     }
     say('status', 'Reading prefetch from the FHIR server…');
     const prefetch = await prefetchFor(service, context, fhirServer, fhirToken);
-    const body = { hookInstance: crypto.randomUUID(), hook, fhirServer, context, prefetch };
+    const body = { hookInstance: uuid4(), hook, fhirServer, context, prefetch };
     if (fhirToken) {
       body.fhirAuthorization = { access_token: fhirToken, token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds-console' };
     }
