@@ -188,7 +188,9 @@ def _episode_text(episode: BackPainEpisode | None) -> str:
     if episode.onset is None:
         return "low back pain (onset not recorded, so its duration is unknown)"
     assert episode.weeks is not None
-    ago = f"{episode.weeks * 7:.0f} days" if episode.weeks < 2 else f"{episode.weeks:.0f} weeks"
+    # Complete days and weeks, as a clinician counts them: rounding said "11 days ago" beside an onset date 10
+    # days back, and "6 weeks" for an episode of 5.6 weeks that the rules (rightly) call acute.
+    ago = f"{int(episode.weeks * 7)} days" if episode.weeks < 2 else f"{int(episode.weeks)} weeks"
     return f"{episode.phase} low back pain (onset {episode.onset.date().isoformat()}, {ago} ago)"
 
 

@@ -89,3 +89,24 @@ def test_a_red_flag_card_never_coexists_with_advice_against_imaging(client):
         for suggestion in card.get("suggestions", []):
             for action in suggestion["actions"]:
                 assert not (action["type"] == "delete" and "mri" in action["resourceId"])
+
+
+@pytest.mark.parametrize(
+    ("weeks", "said"),
+    [
+        (10.7 / 7, "10 days ago"),  # 10 days and 17 hours: the onset date is 10 days back, so is the text
+        (10.0 / 7, "10 days ago"),
+        (13.99 / 7, "13 days ago"),
+        (2.0, "2 weeks ago"),
+        (5.95, "5 weeks ago"),  # acute by the rules (under 6 weeks): the card must not say "6 weeks"
+        (6.0, "6 weeks ago"),
+    ],
+)
+def test_the_episode_duration_is_said_in_complete_days_and_weeks(weeks, said):
+    from datetime import UTC, datetime
+
+    from cds_service.cards import _episode_text
+    from cds_service.rules.findings import BackPainEpisode
+
+    episode = BackPainEpisode(("Condition/lbp",), datetime(2026, 11, 17, 10, tzinfo=UTC), weeks, "acute")
+    assert _episode_text(episode).endswith(f", {said})")
