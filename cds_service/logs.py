@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+import orjson
+
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged as a field.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -24,7 +26,10 @@ class JsonFormatter(logging.Formatter):
                 body[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             body["error"] = record.exc_info[0].__name__  # the type only: messages and tracebacks can hold data
-        return json.dumps(body, default=str)
+        try:
+            return orjson.dumps(body, default=str).decode()  # one line per request: the stdlib encoder cost more
+        except orjson.JSONEncodeError:  # a lone surrogate or an integer over 64 bits in a field
+            return json.dumps(body, default=str)
 
 
 def configure(level: str) -> None:

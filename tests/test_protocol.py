@@ -236,3 +236,16 @@ def test_the_request_log_line_carries_the_reason_a_call_was_refused(client, capl
     assert response.status_code == 400
     line = next(r for r in caplog.records if r.getMessage() == "request")
     assert line.reason == response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_a_log_line_with_a_lone_surrogate_or_a_huge_integer_is_still_one_json_line():
+    import logging
+
+    from cds_service.logs import JsonFormatter
+
+    record = logging.LogRecord("cds_service.http", logging.INFO, __file__, 1, "request", None, None)
+    record.reason = "bad \ud800 value"
+    record.count = 2**70
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    assert json.loads(line)["count"] == 2**70
