@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -25,12 +24,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.cli import gunicorn_command
-from cds_service.readiness import wait_until_ready
 from cds_service.storage import Store
 
 from .conftest import TOKEN
 from .postgres import free_port
+from .served import production_service
 
 pytestmark = pytest.mark.integration
 
@@ -74,8 +72,7 @@ def secured_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
     (folder / "trusted.json").write_text(json.dumps(registry))
     database = f"sqlite:///{folder / 'cds.sqlite3'}"
     port = free_port()
-    env = {
-        **os.environ,
+    settings = {
         "CDS_AUTH_REQUIRED": "true",
         "CDS_TRUSTED_EHRS_FILE": str(folder / "trusted.json"),
         "CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
@@ -83,14 +80,8 @@ def secured_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
         "CDS_DATABASE_URL": database,
     }
-    with (folder / "service.log").open("w") as log:
-        process = subprocess.Popen(gunicorn_command("127.0.0.1", port, 2), env=env, stdout=log, stderr=log)
-        try:
-            wait_until_ready(f"http://127.0.0.1:{port}/healthz", 90, process)
-            yield f"http://127.0.0.1:{port}", database
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with production_service(folder, settings, port) as base:
+        yield base, database
 
 
 @pytest.fixture(scope="module")

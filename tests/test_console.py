@@ -7,9 +7,7 @@ answers charts showing the numbers the JSON report holds. Screenshots go to buil
 from __future__ import annotations
 
 import base64
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -18,12 +16,10 @@ import pytest
 from playwright.sync_api import expect
 
 from cds_service.app import create_app
-from cds_service.cli import gunicorn_command
-from cds_service.readiness import wait_until_ready
 from cds_service.storage import Store
 
 from .conftest import TOKEN, dev_settings, hook_request, scenarios
-from .postgres import free_port
+from .served import production_service
 from .test_browser import SCREENSHOTS as _BROWSER_SCREENSHOTS
 from .test_browser import chromium
 
@@ -148,9 +144,7 @@ def test_a_date_range_that_is_not_one_is_a_400(console_client):
 def console_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
     folder = tmp_path_factory.mktemp("console-service")
     database = f"sqlite:///{folder / 'cds.sqlite3'}"
-    port = free_port()
-    env = {
-        **os.environ,
+    settings = {
         "CDS_AUTH_REQUIRED": "false",
         "CDS_CONSOLE_ENABLED": "true",
         "CDS_CONSOLE_TOKEN": CONSOLE_TOKEN,
@@ -158,14 +152,8 @@ def console_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
         "CDS_ALLOWED_FHIR_SERVERS": local_fhir.base_url,
         "CDS_DATABASE_URL": database,
     }
-    with (folder / "service.log").open("w") as log:
-        process = subprocess.Popen(gunicorn_command("127.0.0.1", port, 2), env=env, stdout=log, stderr=log)
-        try:
-            wait_until_ready(f"http://127.0.0.1:{port}/healthz", 90, process)
-            yield f"http://127.0.0.1:{port}", database
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with production_service(folder, settings) as base:
+        yield base, database
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,11 @@ from typing import Any
 
 import pytest
 
-from cds_service.cli import gunicorn_command
-from cds_service.readiness import wait_until_ready
 from cds_service.storage import Store
 
 from .conftest import TOKEN, scenarios
 from .postgres import free_port
+from .served import production_service
 from .test_console import SCREENSHOTS
 
 pytestmark = pytest.mark.integration
@@ -92,23 +91,15 @@ class Bidi:
 def console_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
     folder = tmp_path_factory.mktemp("console-firefox")
     database = f"sqlite:///{folder / 'cds.sqlite3'}"
-    port = free_port()
-    env = {
-        **os.environ,
+    settings = {
         "CDS_AUTH_REQUIRED": "false",
         "CDS_CONSOLE_ENABLED": "true",
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
         "CDS_ALLOWED_FHIR_SERVERS": local_fhir.base_url,
         "CDS_DATABASE_URL": database,
     }
-    with (folder / "service.log").open("w") as log:
-        process = subprocess.Popen(gunicorn_command("127.0.0.1", port, 2), env=env, stdout=log, stderr=log)
-        try:
-            wait_until_ready(f"http://127.0.0.1:{port}/healthz", 90, process)
-            yield f"http://127.0.0.1:{port}", database
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with production_service(folder, settings) as base:
+        yield base, database
 
 
 @pytest.fixture(scope="module")
