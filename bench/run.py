@@ -246,7 +246,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter load (a smoke run)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="measure everything this many times (3; 1 with --quick); each figure printed is the median over "
+        "rounds, and the spread of the CPU ratios is printed after the table (this VM's noise is large)",
+    )
     args = parser.parse_args()
+    rounds = args.rounds or (1 if args.quick else 3)
     n1, n2, n3, load_s = (60, 8, 5, 3) if args.quick else (400, 40, 20, 15)
     global n5, n6
     n5, n6 = (500, 60) if args.quick else (10_000, 600)
@@ -262,10 +269,16 @@ def main() -> int:
     fhir = LocalFhirServer(delay_ms=delay_ms)
     base = fhir.start()
     try:
-        results = measure(args, tmp, w1, w2, fhir, base, (n1, n2, n3, load_s))
+        measured = []
+        for n in range(rounds):
+            folder = tmp / f"round-{n + 1}"  # a fresh database each round: W5 compares within one round
+            folder.mkdir()
+            measured.append(measure(args, folder, w1, w2, fhir, base, (n1, n2, n3, load_s)))
     finally:
         fhir.stop()
-    print(report(results, size1, size2, delay_ms, args.workers))
+    print(report(median_of(measured), size1, size2, delay_ms, args.workers))
+    if rounds > 1:
+        print(spread(measured))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
@@ -307,12 +320,38 @@ def no_prefetch(url: str, body: bytes, n: int, fhir: LocalFhirServer) -> tuple[d
     return latency, chain
 
 
+def median_of(rounds: list[dict[str, dict]]) -> dict[str, dict]:
+    """Each figure of each workload: the median over the rounds that measured it."""
+    merged: dict[str, dict] = {}
+    for workload in rounds[0]:
+        figures: dict[str, float] = {}
+        for name in rounds[0][workload]:
+            values = [r[workload][name] for r in rounds if isinstance(r.get(workload, {}).get(name), int | float)]
+            if values:
+                figures[name] = statistics.median(values)
+        merged[workload] = figures
+    return merged
+
+
+def spread(rounds: list[dict[str, dict]]) -> str:
+    """The CPU ratios to the floor of each round, each round's service and floor measured together."""
+    pairs = {"W1": ("W1 service", "W1 floor"), "W2": ("W2 service", "W2 floor"), "W6": ("W6 service", "W1 floor"),
+             "MIN": ("MIN service", "MIN floor"), "MIN+enc": ("MIN+enc service", "MIN floor")}  # fmt: skip
+    lines = [f"CPU vs the orjson floor, each of {len(rounds)} rounds:"]
+    for name, (service, floor) in pairs.items():
+        ratios = [r[service]["cpu_ms"] / r[floor]["cpu_ms"] for r in rounds if r[floor].get("cpu_ms")]
+        lines.append(f"  {name:<8}" + "  ".join(f"{x:.2f}x" for x in ratios))
+    throughput = [r["W5 last"]["rps"] / r["W5 first"]["rps"] for r in rounds]
+    lines.append("  W5 last/first throughput " + "  ".join(f"{x:.2f}" for x in throughput))
+    return "\n".join(lines)
+
+
 def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers: int) -> str:
     def ratio(a: float | None, b: float | None) -> str:
         return f"{a / b:.2f}x" if a and b else "-"
 
     lines = [
-        f"Benchmarks ({n_workers} gunicorn gthread workers x 8 threads each, service and floors alike; W1 body {size1 / 1024:.0f} KiB, W2 body {size2 / 1024:.0f} KiB)",
+        f"Benchmarks, medians over rounds ({n_workers} gunicorn gthread workers x 8 threads each, service and floors alike; W1 body {size1 / 1024:.0f} KiB, W2 body {size2 / 1024:.0f} KiB)",
         "",
         f"{'workload':<22}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}{'CPU ms/req':>12}{'peak RSS MB':>13}{'CPU vs floor':>14}{'p50 vs floor':>14}",
     ]
@@ -328,11 +367,11 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
     lines += [
         "",
         f"W3 no prefetch, {delay_ms} ms added per FHIR request: end to end p50 {w3['p50']:.1f} ms, p95 {w3['p95']:.1f} ms; "
-        f"{chain['requests_per_call']:.0f} FHIR requests per call, up to {chain['max_in_flight']} in flight at once; "
+        f"{chain['requests_per_call']:.0f} FHIR requests per call, up to {chain['max_in_flight']:.0f} in flight at once; "
         f"slowest chain p50 {chain['chain_p50']:.0f} ms (one after another they would take {chain['serial_p50']:.0f} ms); "
         f"end to end / slowest chain: p50 {chain['ratio_p50']:.2f}x, worst {chain['ratio_max']:.2f}x",
     ]
-    lines += ["", "Against the fast floor (orjson) and the standard-library floor, measured in this run:"]
+    lines += ["", "Against the fast floor (orjson) and the standard-library floor, each measured in the same rounds:"]
     for w in ("W1", "W2"):
         fast, slow = r[f"{w} floor"], r[f"{w} stdlib floor"]
         lines.append(
