@@ -77,17 +77,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     retention = RetentionJob(store, settings.retention_days, settings.purge_interval_s)
     retention.start()
     memory = Memory(store, MemoryPolicy.load(settings.suppression_days)) if settings.memory_enabled else None
+    pipeline = HookPipeline(settings, assembler, kb, store, memory)
     app.extensions["cds"] = {
         "settings": settings,
         "services": load_services(),
-        "pipeline": HookPipeline(settings, assembler, kb, store, memory),
+        "pipeline": pipeline,
         "store": store,
         "retention": retention,
         "verifier": _verifier(settings, store),
     }
 
     app.register_blueprint(api)
-    pipeline: HookPipeline = app.extensions["cds"]["pipeline"]
     console.register(
         app,
         settings,

@@ -43,6 +43,19 @@ def _content() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     return read("cards.json"), read("citations.json"), read("override_reasons.json")
 
 
+def rule_source(rule: str) -> tuple[str, dict[str, str]]:
+    """The guideline statement a rule's cards implement, and its citation (label, url, how it was checked)."""
+    cards, citations, _ = _content()
+    spec = cards["rules"][rule]
+    return spec["statement"], citations[spec["citation"]]
+
+
+def override_reason_names() -> dict[str, str]:
+    """Override reason code -> the words a clinician picked."""
+    reasons: dict[str, str] = _content()[2]["reasons"]
+    return reasons
+
+
 def render(findings: list[Finding], ctx: CardContext) -> list[dict[str, Any]]:
     return [render_card(finding, ctx) for finding in findings]
 
@@ -119,21 +132,20 @@ def updated_order(template_name: str, target: Order) -> dict[str, Any]:
     template = cards["order_templates"][template_name]
     resource = copy.deepcopy(dict(target.resource))
     for element in ("medicationCodeableConcept", "dosageInstruction"):
-        resource[element] = orjson.loads(orjson.dumps(template[element]))
+        resource[element] = _fresh_copy(template[element])
     resource.pop("medicationReference", None)
     return resource  # the draft was validated when read, the template parts at start-up
 
 
-def _fresh_copy(template: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of a JSON template: a round trip through orjson costs a tenth of copy.deepcopy."""
-    copied: dict[str, Any] = orjson.loads(orjson.dumps(template))
-    return copied
+def _fresh_copy(template: Any) -> Any:
+    """A deep copy of (part of) a JSON template: a round trip through orjson costs a tenth of copy.deepcopy."""
+    return orjson.loads(orjson.dumps(template))
 
 
 def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[str, Any]:
     """A draft order from a template, for this patient, validated with fhir.resources."""
     cards, _, _ = _content()
-    resource = _fresh_copy(cards["order_templates"][template_name])
+    resource: dict[str, Any] = _fresh_copy(cards["order_templates"][template_name])
     resource["id"] = f"lbp-cds-{uuid.uuid4()}"
     resource["subject"] = {"reference": f"Patient/{ctx.patient_id}"}
     if ctx.encounter_id:

@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
 
+from ..cards import override_reason_names
 from ..fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
-from ..package_data import read_knowledge
 from ..patient_data import PatientDataAssembler
 from ..protocol import CdsService
 from ..rules.engine import ClinicalWindows
@@ -73,7 +73,9 @@ def register(
         return
     console = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
     directory = DEFAULT_DIR
-    reason_names: dict[str, str] = read_knowledge("override_reasons.json")["reasons"]
+    reason_names = override_reason_names()
+    # Read once: the fixture patients' names and the draft orders do not change while the service runs.
+    patients, draft_orders = _patients(directory), _draft_orders(directory)
 
     @console.before_request
     def require_admin() -> Any:
@@ -93,8 +95,8 @@ def register(
         config = {
             "serviceBase": "/cds-services",
             "fhirServer": settings.allowed_fhir_servers[0] if settings.allowed_fhir_servers else "",
-            "patients": _patients(directory),
-            "draftOrders": _draft_orders(directory),
+            "patients": patients,
+            "draftOrders": draft_orders,
             "hooks": list(HOOKS),
             "authRequired": settings.auth_required,
         }

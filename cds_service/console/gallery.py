@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..cards import CardContext, render
+from ..cards import CardContext, render, rule_source
 from ..fixture_requests import build_request, prefetch_for
 from ..fixtures import load_bundle, resources
-from ..package_data import read_knowledge
 from ..patient_data import PatientDataAssembler
 from ..protocol import CdsService, parse_hook_request
 from ..rules.engine import ClinicalWindows, evaluate, orders_in_question, unreadable_orders
+from ..rules.findings import Finding
 from ..rules.knowledge import Knowledge
 
 
@@ -55,6 +55,11 @@ def _request(scenario: dict[str, Any], directory: Path, service: CdsService) -> 
     return body
 
 
+def _gallery_card(finding: Finding, card: dict[str, Any]) -> GalleryCard:
+    statement, citation = rule_source(finding.rule)
+    return GalleryCard(card, finding.rule, statement, citation, finding.evidence)
+
+
 def build(
     directory: Path,
     services: dict[str, CdsService],
@@ -62,8 +67,6 @@ def build(
     kb: Knowledge,
     windows: ClinicalWindows,
 ) -> list[GalleryEntry]:
-    cards_spec = read_knowledge("cards.json")["rules"]
-    citations = read_knowledge("citations.json")
     by_hook = {s.hook: s for s in services.values()}
     now = datetime.now(UTC)
     entries = []
@@ -82,16 +85,7 @@ def build(
                 patient=scenario["patient"],
                 hook=scenario["hook"],
                 draft_orders=scenario.get("draft_orders"),
-                cards=tuple(
-                    GalleryCard(
-                        card=card,
-                        rule=finding.rule,
-                        statement=cards_spec[finding.rule]["statement"],
-                        citation=citations[cards_spec[finding.rule]["citation"]],
-                        evidence=finding.evidence,
-                    )
-                    for finding, card in zip(findings, rendered, strict=True)
-                ),
+                cards=tuple(_gallery_card(f, card) for f, card in zip(findings, rendered, strict=True)),
             )
         )
     return entries
