@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from cds_service.cli import gunicorn_command
 from cds_service.readiness import wait_until_ready
@@ -28,3 +31,13 @@ def production_service(folder: Path, settings: dict[str, str], port: int | None 
         finally:
             process.terminate()
             process.wait(timeout=15)
+
+
+def debian_browser(package: str, *names: str) -> str:
+    """The path of a browser from a Debian package: a failure in CI (.ci/run installs it), a skip elsewhere."""
+    found = next((path for name in names if (path := shutil.which(name))), None)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs Debian's {package} for the browser tests (.ci/run installs it)")
+        pytest.skip(f"Debian's {package} is not installed (apt-get install {package}); CI installs it")
+    return found

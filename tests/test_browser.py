@@ -9,8 +9,6 @@ build/browser-screenshots/."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 import time
 import uuid
@@ -28,7 +26,7 @@ from cds_service.storage import Store
 
 from .conftest import TOKEN
 from .postgres import free_port
-from .served import production_service
+from .served import debian_browser, production_service
 
 pytestmark = pytest.mark.integration
 
@@ -41,12 +39,7 @@ KEY = ec.generate_private_key(ec.SECP384R1())
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Debian's chromium for the browser test (.ci/run installs it)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it")
-    return found
+    return debian_browser("chromium", "chromium", "chromium-browser")
 
 
 def mint(url: str) -> str:

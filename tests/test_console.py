@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -140,20 +142,27 @@ def test_a_date_range_that_is_not_one_is_a_400(console_client):
 # --- in a real browser ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def console_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
-    folder = tmp_path_factory.mktemp("console-service")
+@contextmanager
+def running_console(folder: Path, fhir_server: str, token: str | None) -> Iterator[tuple[str, str]]:
+    """The production command with the console on (behind `token`, or open when None), authentication off,
+    reading the given FHIR server; yields its base URL and database URL."""
     database = f"sqlite:///{folder / 'cds.sqlite3'}"
     settings = {
         "CDS_AUTH_REQUIRED": "false",
         "CDS_CONSOLE_ENABLED": "true",
-        "CDS_CONSOLE_TOKEN": CONSOLE_TOKEN,
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
-        "CDS_ALLOWED_FHIR_SERVERS": local_fhir.base_url,
+        "CDS_ALLOWED_FHIR_SERVERS": fhir_server,
         "CDS_DATABASE_URL": database,
+        **({"CDS_CONSOLE_TOKEN": token} if token else {}),
     }
     with production_service(folder, settings) as base:
         yield base, database
+
+
+@pytest.fixture(scope="module")
+def console_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
+    with running_console(tmp_path_factory.mktemp("console-service"), local_fhir.base_url, CONSOLE_TOKEN) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

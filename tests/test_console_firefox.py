@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -25,19 +24,14 @@ from cds_service.storage import Store
 
 from .conftest import TOKEN, scenarios
 from .postgres import free_port
-from .served import production_service
-from .test_console import SCREENSHOTS
+from .served import debian_browser
+from .test_console import SCREENSHOTS, running_console
 
 pytestmark = pytest.mark.integration
 
 
 def firefox() -> str:
-    found = shutil.which("firefox-esr") or shutil.which("firefox")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Debian's firefox-esr for the console's Firefox test (.ci/run installs it)")
-        pytest.skip("Debian's firefox-esr is not installed (apt-get install firefox-esr); CI installs it")
-    return found
+    return debian_browser("firefox-esr", "firefox-esr", "firefox")
 
 
 class Bidi:
@@ -89,17 +83,8 @@ class Bidi:
 
 @pytest.fixture(scope="module")
 def console_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, str]]:
-    folder = tmp_path_factory.mktemp("console-firefox")
-    database = f"sqlite:///{folder / 'cds.sqlite3'}"
-    settings = {
-        "CDS_AUTH_REQUIRED": "false",
-        "CDS_CONSOLE_ENABLED": "true",
-        "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
-        "CDS_ALLOWED_FHIR_SERVERS": local_fhir.base_url,
-        "CDS_DATABASE_URL": database,
-    }
-    with production_service(folder, settings) as base:
-        yield base, database
+    with running_console(tmp_path_factory.mktemp("console-firefox"), local_fhir.base_url, token=None) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..cards_view import card_view
 from ..conftest import hook_request
 from ..postgres import free_port
-from ..test_trust import jwk
+from ..test_trust import jwk, token
 
 if not os.environ.get("CDS_COMPOSE_TEST"):
     pytest.skip("needs the images scripts/scale-out-test builds (make test runs it)", allow_module_level=True)
@@ -148,16 +147,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
 
 
 def _headers(path: str, tenant: str) -> dict[str, str]:
-    now = int(time.time())
-    claims = {
-        "iss": ISS,
-        "aud": PUBLIC + path,
-        "exp": now + 300,
-        "iat": now,
-        "jti": str(uuid.uuid4()),
-        "tenant": tenant,
-    }
-    return {"Authorization": "Bearer " + jwt.encode(claims, KEY, algorithm="ES384", headers={"kid": KID, "typ": "JWT"})}
+    return {"Authorization": f"Bearer {token(KEY, kid=KID, iss=ISS, aud=PUBLIC + path, tenant=tenant)}"}
 
 
 def _order_sign(encounter: str) -> dict:
