@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
+from .dbapi_statement import CompiledStatement, dbapi_session
 from .errors import StorageUnavailable
 from .limits import ID_MAX, LOCAL_CALLER, URI_MAX, UUID_MAX, fitted_key
 
@@ -127,8 +128,8 @@ seen_jti = Table(
     PrimaryKeyConstraint("iss", "jti"),
 )
 
-# The hot-path queries run on every hook call: built once, so each call only binds parameters
-# (building a select() per call costs several times what SQLite takes to answer it).
+# The statements every hook call runs: built once, compiled once per engine (Store._hot) and run on the DB-API
+# connection (dbapi_statement.py); building a select() per call cost several times what SQLite takes to answer.
 OVERRIDES_SINCE = select(feedback.c.rule, feedback.c.reason_code, feedback.c.target_fingerprint).where(
     feedback.c.caller == bindparam("caller"),
     feedback.c.patient_id == bindparam("patient_id"),
@@ -143,6 +144,28 @@ ENCOUNTER_HISTORY = select(
     encounter_memory.c.answered,
 ).where(encounter_memory.c.caller == bindparam("caller"), encounter_memory.c.encounter_id == bindparam("encounter_id"))
 INSERT_CARDS = insert(cards)
+
+
+def _insert_ignore(table: Table, dialect: str) -> Any:
+    """INSERT that leaves an existing row alone (a card logged again on the same encounter)."""
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table).on_conflict_do_nothing()
+
+
+@dataclass(frozen=True)
+class HotStatements:
+    overrides_since: CompiledStatement
+    encounter_history: CompiledStatement
+    insert_cards: CompiledStatement
+    remember_encounter: CompiledStatement
+
+    @classmethod
+    def compile(cls, engine: Engine) -> HotStatements:
+        return cls(
+            CompiledStatement(OVERRIDES_SINCE, engine),
+            CompiledStatement(ENCOUNTER_HISTORY, engine),
+            CompiledStatement(INSERT_CARDS, engine),
+            CompiledStatement(_insert_ignore(encounter_memory, engine.dialect.name), engine),
+        )
 
 
 def _columns(conn: Any, table: str) -> set[str]:
@@ -285,6 +308,7 @@ class Store:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **_JSON_CODEC)
             self._wait_for_server(wait_s)
         self.migrate()
+        self._hot = HotStatements.compile(self.engine)
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -368,37 +392,20 @@ class Store:
 
     def log_cards(self, records: Iterable[CardRecord], now: datetime) -> None:
         records = list(records)
+        if not records:
+            return
         rows = [{**r.__dict__, "evidence": list(r.evidence), "created_at": now} for r in records]
         memory = {
-            (r.caller, r.encounter_id, r.rule, r.target_ref or "", r.target_fingerprint or ""): r
+            (r.caller, r.encounter_id, r.rule, r.target_ref or "", r.target_fingerprint or "")
             for r in records
             if r.encounter_id and r.suppressed_because is None
         }
-        if rows:
-            with self._writing() as conn:
-                conn.execute(INSERT_CARDS, rows)
-                if memory:
-                    conn.execute(
-                        self._insert_ignore(encounter_memory),
-                        [
-                            {
-                                "caller": who,
-                                "encounter_id": e,
-                                "rule": rule,
-                                "target_ref": t,
-                                "target_fingerprint": fp,
-                                "answered": False,
-                                "updated_at": now,
-                            }
-                            for who, e, rule, t, fp in memory
-                        ],
-                    )
-
-    def _insert_ignore(self, table: Table) -> Any:
-        """INSERT that leaves an existing row alone (a card logged again on the same encounter)."""
-        if self.engine.dialect.name == "postgresql":
-            return postgresql_insert(table).on_conflict_do_nothing()
-        return sqlite_insert(table).on_conflict_do_nothing()
+        remembered = [
+            dict(zip(MEMORY_KEYS, key, strict=True)) | {"answered": False, "updated_at": now} for key in sorted(memory)
+        ]
+        with self._write_turn, dbapi_session(self.engine, commit=True) as session:
+            session.execute_many(self._hot.insert_cards, rows)
+            session.execute_many(self._hot.remember_encounter, remembered)
 
     def add_feedback(
         self, service_id: str, items: Sequence[FeedbackRecord], now: datetime, caller: str = LOCAL_CALLER
@@ -474,21 +481,22 @@ class Store:
     def overrides_since(self, caller: str, patient_id: str, since: datetime) -> set[tuple[str, str, str | None]]:
         """(rule, override reason code, target fingerprint) of every reasoned override by this caller for this
         patient since `since`."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(OVERRIDES_SINCE, {"caller": caller, "patient_id": patient_id, "since": since})
-            return {(rule, code, target) for rule, code, target in rows}
+        with dbapi_session(self.engine, commit=False) as session:
+            rows = session.execute(
+                self._hot.overrides_since, {"caller": caller, "patient_id": patient_id, "since": since}
+            )
+        return {(rule, code, target) for rule, code, target in rows}
 
     def encounter_history(self, caller: str, encounter_id: str) -> EncounterHistory:
         """What this encounter has already shown, and which of those cards were answered."""
         shown: set[str] = set()
         answered: set[tuple[str, str | None, str | None]] = set()
-        with self.engine.connect() as conn:
-            for rule, target, fingerprint, has_feedback in conn.execute(
-                ENCOUNTER_HISTORY, {"caller": caller, "encounter_id": encounter_id}
-            ):
-                shown.add(rule)
-                if has_feedback:
-                    answered.add((rule, target or None, fingerprint or None))
+        with dbapi_session(self.engine, commit=False) as session:
+            rows = session.execute(self._hot.encounter_history, {"caller": caller, "encounter_id": encounter_id})
+        for rule, target, fingerprint, has_feedback in rows:
+            shown.add(rule)
+            if has_feedback:  # SQLite answers 0/1, PostgreSQL a bool
+                answered.add((rule, target or None, fingerprint or None))
         return EncounterHistory(frozenset(shown), frozenset(answered))
 
     # --- replay guard -------------------------------------------------------------------------------
@@ -501,7 +509,7 @@ class Store:
                 conn.execute(seen_jti.delete().where(seen_jti.c.expires < time.time()))
                 # RETURNING says whether this insert made the row (rowcount is not reliable for ON CONFLICT).
                 inserted = conn.execute(
-                    self._insert_ignore(seen_jti).returning(seen_jti.c.jti),
+                    _insert_ignore(seen_jti, self.engine.dialect.name).returning(seen_jti.c.jti),
                     {"iss": fitted_key(iss), "jti": fitted_key(jti), "expires": expires},
                 ).first()
         except SQLAlchemyError as exc:
