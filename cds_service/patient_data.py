@@ -12,11 +12,15 @@ Only resources a rule can act on are validated and turned into facts (see ``reco
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+import orjson
 
 from . import record as rec
 from .errors import DataUnavailable, FhirAccessError, Unobtainable
@@ -26,6 +30,10 @@ from .protocol import CdsService, HookRequest, PrefetchKey
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+# Bytes of prefetch content whose facts are kept per process (ReadCache): about a thousand typical charts.
+READ_CACHE_BYTES = 32 * 1024 * 1024
 
 
 class Selector(Protocol):
@@ -48,6 +56,7 @@ class PatientDataAssembler:
         self.client = client
         self.executor = executor
         self.selector = selector
+        self.reads = ReadCache(READ_CACHE_BYTES)
 
     def assemble(
         self, service: CdsService, request: HookRequest, allowed_servers: tuple[str, ...] | None = None
@@ -58,7 +67,7 @@ class PatientDataAssembler:
             base = check_fhir_server(request.fhir_server, self.settings, allowed_servers)
 
         deadline = time.monotonic() + self.settings.hook_deadline_s
-        raw: dict[str, list[dict[str, Any]]] = {}
+        raw: dict[str, Mapping[str, Any] | list[dict[str, Any]]] = {}  # a prefetched value, or fetched resources
         gaps: list[rec.DataGap] = []
         missing: list[Unobtainable] = []
         jobs = {}
@@ -67,14 +76,7 @@ class PatientDataAssembler:
             value: Mapping[str, Any] = found if isinstance(found, Mapping) and _usable_prefetch(found) else {}
             needs_paging = value.get("resourceType") == "Bundle" and _has_next(value)
             if value and not needs_paging:
-                raw[key.name] = [dict(r) for r in rec.iter_resources(value)]
-                if junk := rec.junk_entries(value):
-                    # Named, never dropped silently: an entry that could not be read could be the red flag.
-                    gaps.append(
-                        rec.DataGap(
-                            key.name, f"{junk} {key.name} bundle entries", "hold no resource and could not be read"
-                        )
-                    )
+                raw[key.name] = value
                 continue
             if base is None:
                 why = (
@@ -122,51 +124,134 @@ class PatientDataAssembler:
             gaps.append(rec.DataGap(key.name, key.purpose, reason))
 
     def _build(
-        self, request: HookRequest, raw: Mapping[str, list[dict[str, Any]]], gaps: list[rec.DataGap]
+        self,
+        request: HookRequest,
+        raw: Mapping[str, Mapping[str, Any] | list[dict[str, Any]]],
+        gaps: list[rec.DataGap],
     ) -> rec.PatientRecord:
-        conditions, observations, orders, medications, allergies = [], [], [], [], []
-        patient = None
-        for key, resources in raw.items():
-            for resource in resources:
-                kind = resource.get("resourceType")
-                if kind == "Patient":
-                    patient = resource
-                    continue
-                # Relevance first: it rejects most of a large record with one set lookup per coding.
-                if not self.selector.is_relevant(resource) or rec.is_excluded(resource):
-                    continue
-                if not rec.validate(resource):
-                    # Said on the cards: an unreadable resource could be the red flag that changes the advice.
-                    gaps.append(rec.DataGap(key, rec.ref_of(resource), "is not valid FHIR and could not be read"))
-                    continue
-                if kind == "Condition":
-                    conditions.append(rec.condition_fact(resource))
-                elif kind == "Observation":
-                    observations.append(rec.observation_fact(resource))
-                elif kind in {"ServiceRequest", "DeviceRequest"}:
-                    orders.append(rec.order_fact(resource, is_draft=False))
-                elif kind == "MedicationRequest":
-                    medications.append(rec.medication_fact(with_contained_medication(resource), is_draft=False))
-                elif kind == "AllergyIntolerance":
-                    allergies.append(rec.allergy_fact(resource))
+        reads = [self.reads.read(key, source, self.selector) for key, source in raw.items()]
+        patient = next((r.patient for r in reversed(reads) if r.patient is not None), None)
         read = [draft_order_fact(o, request.patient_id) for o in request.draft_orders]
         drafts = tuple(d for d in read if d is not None and not isinstance(d, rec.UnreadableOrder))
         unreadable = tuple(d for d in read if isinstance(d, rec.UnreadableOrder))
         return rec.PatientRecord(
             patient_id=request.patient_id,
             patient_resource=patient,
-            conditions=tuple(_unique(conditions)),
-            observations=tuple(_unique(observations)),
-            orders=tuple(_unique(orders)),
-            medications=tuple(_unique(medications)),
+            conditions=tuple(_unique(f for r in reads for f in r.conditions)),
+            observations=tuple(_unique(f for r in reads for f in r.observations)),
+            orders=tuple(_unique(f for r in reads for f in r.orders)),
+            medications=tuple(_unique(f for r in reads for f in r.medications)),
             draft_orders=drafts,
-            gaps=tuple(gaps),
-            allergies=tuple(_unique(allergies)),
+            gaps=(*(g for r in reads for g in r.gaps), *gaps),
+            allergies=tuple(_unique(f for r in reads for f in r.allergies)),
             unreadable_drafts=unreadable,
         )
 
 
-def _unique(facts: list[Any]) -> list[Any]:
+@dataclass(frozen=True)
+class KeyRead:
+    """What one prefetch key's data yields: the facts the rules can act on, and what could not be read."""
+
+    patient: Mapping[str, Any] | None
+    conditions: tuple[rec.ConditionFact, ...]
+    observations: tuple[rec.ObservationFact, ...]
+    orders: tuple[rec.OrderFact, ...]
+    medications: tuple[rec.MedicationFact, ...]
+    allergies: tuple[rec.AllergyFact, ...]
+    gaps: tuple[rec.DataGap, ...]
+    invalid: tuple[rec.InvalidResource, ...]  # logged again on every call that reads them
+
+
+def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Selector) -> KeyRead:
+    """Read one key's resources (a prefetched Bundle or resource, or the resources fetched for it)."""
+    conditions, observations, orders, medications, allergies = [], [], [], [], []
+    gaps: list[rec.DataGap] = []
+    invalid: list[rec.InvalidResource] = []
+    patient = None
+    resources = rec.iter_resources(source) if isinstance(source, Mapping) else source
+    if junk := rec.junk_entries(source):
+        # Named, never dropped silently: an entry that could not be read could be the red flag.
+        gaps.append(rec.DataGap(key, f"{junk} {key} bundle entries", "hold no resource and could not be read"))
+    for resource in resources:
+        kind = resource.get("resourceType")
+        if kind == "Patient":
+            patient = resource
+            continue
+        # Relevance first: it rejects most of a large record with one set lookup per coding.
+        if not selector.is_relevant(resource) or rec.is_excluded(resource):
+            continue
+        if found := rec.problems(resource):
+            invalid.append(rec.InvalidResource(str(kind), resource.get("id"), found))
+            # Said on the cards: an unreadable resource could be the red flag that changes the advice.
+            gaps.append(rec.DataGap(key, rec.ref_of(resource), "is not valid FHIR and could not be read"))
+            continue
+        if kind == "Condition":
+            conditions.append(rec.condition_fact(resource))
+        elif kind == "Observation":
+            observations.append(rec.observation_fact(resource))
+        elif kind in {"ServiceRequest", "DeviceRequest"}:
+            orders.append(rec.order_fact(resource, is_draft=False))
+        elif kind == "MedicationRequest":
+            medications.append(rec.medication_fact(with_contained_medication(resource), is_draft=False))
+        elif kind == "AllergyIntolerance":
+            allergies.append(rec.allergy_fact(resource))
+    return KeyRead(
+        patient,
+        tuple(conditions),
+        tuple(observations),
+        tuple(orders),
+        tuple(medications),
+        tuple(allergies),
+        tuple(gaps),
+        tuple(invalid),
+    )
+
+
+class ReadCache:
+    """What each key's exact content yielded, kept for the next call that sends the same content.
+
+    An EHR sends the same chart on every hook of a session (patient-view, each order-select as the
+    clinician picks orders, order-sign): reading it again gives the same facts, so the facts are kept,
+    keyed by the key's name and its exact serialised content (the bytes themselves, so equal keys are
+    equal content, never a hash collision). Any change to any resource is a different key. What reading
+    depends on besides the content only grows more certain with time (a temperature too old to select
+    stays too old; the rules check every window again on the facts). Bounded by the bytes of its keys;
+    oldest first out. Facts are frozen, and the resources they hold are never modified after reading."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: dict[tuple[str, bytes], KeyRead] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def read(self, key: str, source: Mapping[str, Any] | Sequence[Any], selector: Selector) -> KeyRead:
+        try:
+            content = orjson.dumps(source)
+        except orjson.JSONEncodeError:  # past orjson's limits (nesting, big integers): read without the cache
+            return _logged(read_key(key, source, selector))
+        found = self._entries.get((key, content))
+        if found is not None:
+            return _logged(found)
+        result = _logged(read_key(key, source, selector))
+        if len(content) <= self.max_bytes // 4:  # one huge record must not empty the cache for everyone
+            with self._lock:
+                while self._bytes + len(content) > self.max_bytes and self._entries:
+                    oldest = next(iter(self._entries))
+                    self._bytes -= len(oldest[1])
+                    del self._entries[oldest]
+                if (key, content) not in self._entries:
+                    self._entries[(key, content)] = result
+                    self._bytes += len(content)
+        return result
+
+
+def _logged(read: KeyRead) -> KeyRead:
+    for item in read.invalid:
+        rec.log_invalid(item)
+    return read
+
+
+def _unique(facts: Iterable[Any]) -> list[Any]:
     """The same resource can arrive through two prefetch keys; keep it once."""
     seen: set[str] = set()
     out = []

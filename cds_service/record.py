@@ -361,18 +361,29 @@ def problems(resource: Mapping[str, Any]) -> tuple[str, ...]:
     return verdict
 
 
+@dataclass(frozen=True)
+class InvalidResource:
+    resource_type: str
+    resource_id: Any  # as sent (an id may be missing)
+    invalid_fields: tuple[str, ...]  # field paths and error kinds, never values
+
+
+def log_invalid(item: InvalidResource) -> None:
+    log.warning(
+        "skipping invalid FHIR resource",
+        extra={
+            "resource_type": item.resource_type,
+            "resource_id": item.resource_id,
+            "invalid_fields": list(item.invalid_fields),
+        },
+    )
+
+
 def validate(resource: Mapping[str, Any]) -> bool:
     """Validate one resource with the fhir.resources R4B model; a failure is logged and skipped, never fatal."""
     found = problems(resource)
     if found:
-        log.warning(
-            "skipping invalid FHIR resource",
-            extra={
-                "resource_type": resource.get("resourceType"),
-                "resource_id": resource.get("id"),
-                "invalid_fields": list(found),
-            },
-        )
+        log_invalid(InvalidResource(str(resource.get("resourceType")), resource.get("id"), found))
     return not found
 
 
