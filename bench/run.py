@@ -345,10 +345,15 @@ def median_of(rounds: list[dict[str, dict]]) -> dict[str, dict]:
 def spread(rounds: list[dict[str, dict]]) -> str:
     """The CPU ratios to the floor of each round, each round's service and floor measured together."""
     pairs = {"W1": ("W1 service", "W1 floor"), "W2": ("W2 service", "W2 floor"), "W6": ("W6 service", "W1 floor"),
-             "MIN": ("MIN service", "MIN floor"), "MIN+enc": ("MIN+enc service", "MIN floor")}  # fmt: skip
+             "MIN": ("MIN service", "MIN floor"), "MIN+enc": ("MIN+enc service", "MIN floor"),
+             "W4 load": ("W4 service", "W4 floor"), "MIN load": ("MIN wrk", "MIN floor wrk")}  # fmt: skip
     lines = [f"CPU vs the orjson floor, each of {len(rounds)} rounds:"]
     for name, (service, floor) in pairs.items():
-        ratios = [r[service]["cpu_ms"] / r[floor]["cpu_ms"] for r in rounds if r[floor].get("cpu_ms")]
+        ratios = [
+            r[service]["cpu_ms"] / r[floor]["cpu_ms"]
+            for r in rounds
+            if r[floor].get("cpu_ms") and r[service].get("cpu_ms")
+        ]
         lines.append(f"  {name:<8}" + "  ".join(f"{x:.2f}x" for x in ratios))
     throughput = [r["W5 last"]["rps"] / r["W5 first"]["rps"] for r in rounds]
     lines.append("  W5 last/first throughput " + "  ".join(f"{x:.2f}" for x in throughput))
@@ -393,13 +398,15 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
         f"W6 cold ({n6} distinct patients, each once): {w6['cpu_ms']:.2f} ms CPU/req, p50 {w6['p50']:.2f} ms, p99 {w6['p99']:.2f} ms, "
         f"{w6['rps']:.0f} req/s; vs orjson floor (W1 body) {ratio(w6['cpu_ms'], r['W1 floor']['cpu_ms'])}; target <= 2x"
     )
+    floor_load = r.get("MIN floor wrk") or {}
     for name in ("MIN", "MIN+enc"):
         m, load = r[f"{name} service"], r.get(f"{name} wrk") or {}
         lines.append(
-            f"{name:<8} minimal order-select (1.5 KB{', encounterId' if name.endswith('enc') else ''}): "
-            f"{m['cpu_ms']:.2f} ms CPU/req (target <= 0.7), floor {r['MIN floor']['cpu_ms']:.2f}"
-            f" ({ratio(m['cpu_ms'], r['MIN floor']['cpu_ms'])}); 16 connections: {load.get('rps', 0):.0f} req/s, "
-            f"p99 {load.get('p99', 0):.1f} ms (target < 15)"
+            f"{name:<8} minimal order-select (1.5 KB{', encounterId' if name.endswith('enc') else ''}), target <= 0.7 ms "
+            f"CPU/req: sequential {m['cpu_ms']:.2f} (floor {r['MIN floor']['cpu_ms']:.2f}, "
+            f"{ratio(m['cpu_ms'], r['MIN floor']['cpu_ms'])}); 16 connections {load.get('cpu_ms', 0):.2f} "
+            f"(floor {floor_load.get('cpu_ms', 0):.2f}, {ratio(load.get('cpu_ms'), floor_load.get('cpu_ms'))}), "
+            f"{load.get('rps', 0):.0f} req/s, p99 {load.get('p99', 0):.1f} ms (target < 15; floor {floor_load.get('p99', 0):.1f})"
         )
     first, last = r["W5 first"], r["W5 last"]
     lines.append(
@@ -411,8 +418,11 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
     for who in ("service", "floor"):
         m = r.get(f"W4 {who}") or {}
         if m:
+            vs = ratio(m.get("cpu_ms"), (r.get("W4 floor") or {}).get("cpu_ms")) if who == "service" else ""
             lines.append(
-                f"W4 {who:<8} 16 connections: {m.get('rps', 0):.0f} req/s, p50 {m.get('p50', 0):.1f} ms, p99 {m.get('p99', 0):.1f} ms"
+                f"W4 {who:<8} W1 at 16 connections: {m.get('rps', 0):.0f} req/s, p50 {m.get('p50', 0):.1f} ms, "
+                f"p99 {m.get('p99', 0):.1f} ms, {m.get('cpu_ms', 0):.2f} ms CPU/req"
+                + (f" ({vs} the floor)" if vs else "")
                 + (f", {m['errors']:.0f} non-2xx" if m.get("errors") else "")
             )
         else:

@@ -303,3 +303,10 @@ def test_the_answers_page_counts_a_card_and_its_retried_answer_once(console_clie
     overridden = re.search(r'data-row="lbp-imaging-no-red-flag" data-outcome="overridden">(\d+)<', html)
     assert shown and shown.group(1) == "1"
     assert overridden and overridden.group(1) == "1"
+
+
+def test_a_console_file_is_never_cached_the_security_headers_replace_flasks_own(console_client):
+    response = console_client.get("/console/static/console.js", headers={"Authorization": f"Bearer {CONSOLE_TOKEN}"})
+    assert response.status_code == 200
+    assert response.headers.getlist("Cache-Control") == ["no-store"]  # Flask sends files with no-cache otherwise
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

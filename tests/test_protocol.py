@@ -249,3 +249,20 @@ def test_a_log_line_with_a_lone_surrogate_or_a_huge_integer_is_still_one_json_li
     line = JsonFormatter().format(record)
     assert "\n" not in line
     assert json.loads(line)["count"] == 2**70
+
+
+def test_every_answer_carries_the_security_headers_once_whatever_its_status(client):
+    answers = [
+        client.get("/cds-services"),
+        client.post("/cds-services/lbp-order-sign", json=hook_request("order-sign", "lbp-acute", drafts="lumbar-mri")),
+        client.post("/cds-services/lbp-order-sign", data="{", content_type="application/json"),  # 400
+        client.post("/cds-services/no-such-service", json={}),  # 404
+        client.open("/cds-services/lbp-order-sign", method="OPTIONS"),  # CORS preflight, 204
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 400, 404, 204]
+    for answer in answers:
+        headers = [(k.lower(), v) for k, v in answer.headers.items()]
+        assert headers.count(("x-content-type-options", "nosniff")) == 1
+        assert headers.count(("cache-control", "no-store")) == 1
+        assert headers.count(("referrer-policy", "no-referrer")) == 1
+        assert [k for k, _ in headers].count("cache-control") == 1
