@@ -96,3 +96,22 @@ def test_a_temperature_dated_only_by_issued_follows_the_fever_window(relevant, l
     old = temperature(39, "Cel", days_ago=limits.fever_days.value + 1)
     old["issued"] = old.pop("effectiveDateTime")
     assert not relevant(old)
+
+
+def test_a_remembered_text_verdict_is_the_verdict_for_that_text_only(kb):
+    selector = selector_for(kb, int(kb.thresholds.fever_days.value))
+    bed_rest, other = service_order(text="Strict bed rest for 3 days"), service_order(text="Physiotherapy referral")
+    for _ in range(2):  # the second round answers from what the first remembered
+        assert selector.is_relevant(bed_rest) and not selector.is_relevant(other)
+        assert selector.is_relevant(medication(text="prednisone 20 mg"))
+        assert not selector.is_relevant(medication(text="amoxicillin 500 mg"))
+    assert selector.names_bed_rest.seen == {"Strict bed rest for 3 days": True, "Physiotherapy referral": False}
+
+
+def test_the_remembered_text_verdicts_stay_bounded(kb, monkeypatch):
+    selector = selector_for(kb, int(kb.thresholds.fever_days.value))
+    monkeypatch.setattr(type(selector.names_a_medicine), "LIMIT", 3)
+    for n in range(5):
+        selector.is_relevant(medication(text=f"vitamin {n}"))
+    assert len(selector.names_a_medicine.seen) == 3
+    assert selector.is_relevant(medication(text="Naproxen 500 mg"))  # still read correctly once full
