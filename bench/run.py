@@ -23,7 +23,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,30 +89,51 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def sequential(url: str, body: bytes | list[bytes], n: int, master: int, *, warm_up: bool = True) -> dict[str, float]:
-    """`n` calls one after another; a list of bodies is sent in turn (W6: each once, so no cache can help)."""
-    bodies = body if isinstance(body, list) else [body]
-    session = requests.Session()
+@dataclass(frozen=True)
+class Target:
+    """One server and what to send it: a list of bodies is sent in turn (W6: each once)."""
+
+    url: str
+    bodies: list[bytes]
+    master: int
+    warm_up: bool = True
+
+
+def interleaved(targets: dict[str, Target], n: int, block: int = 20) -> dict[str, dict[str, float]]:
+    """`n` calls to each target, one after another, in alternating blocks of `block` calls.
+
+    The service and its floors are measured in the same minutes, so a slow spell of this shared VM falls on
+    each of them alike rather than on whichever was being measured at the time. Each block's CPU is read
+    from that target's workers only (they are idle while the others are called)."""
     headers = {"Content-Type": "application/json"}
-    for _ in range(max(3, n // 10) if warm_up else 0):
-        session.post(url, data=bodies[0], headers=headers, timeout=30)
-    pids = workers(master)
-    cpu_before = cpu_seconds(pids)
-    latencies = []
-    started = time.perf_counter()
-    for i in range(n):
-        t = time.perf_counter()
-        response = session.post(url, data=bodies[i % len(bodies)], headers=headers, timeout=30)
-        latencies.append((time.perf_counter() - t) * 1000)
-        assert response.status_code == 200, response.text[:300]
-    elapsed = time.perf_counter() - started
+    sessions = {name: requests.Session() for name in targets}
+    for name, t in targets.items():
+        for _ in range(max(3, n // 10) if t.warm_up else 0):
+            sessions[name].post(t.url, data=t.bodies[0], headers=headers, timeout=30)
+    pids = {name: workers(t.master) for name, t in targets.items()}
+    cpu = dict.fromkeys(targets, 0.0)
+    busy = dict.fromkeys(targets, 0.0)
+    latencies: dict[str, list[float]] = {name: [] for name in targets}
+    for first in range(0, n, block):
+        for name, t in targets.items():
+            cpu_before, started = cpu_seconds(pids[name]), time.perf_counter()
+            for i in range(first, min(n, first + block)):
+                sent = time.perf_counter()
+                response = sessions[name].post(t.url, data=t.bodies[i % len(t.bodies)], headers=headers, timeout=30)
+                latencies[name].append((time.perf_counter() - sent) * 1000)
+                assert response.status_code == 200, response.text[:300]
+            busy[name] += time.perf_counter() - started
+            cpu[name] += cpu_seconds(pids[name]) - cpu_before
     return {
-        "p50": percentile(latencies, 50),
-        "p95": percentile(latencies, 95),
-        "p99": percentile(latencies, 99),
-        "rps": n / elapsed,
-        "cpu_ms": (cpu_seconds(pids) - cpu_before) / n * 1000,
-        "rss_mb": peak_rss_mb(pids),
+        name: {
+            "p50": percentile(latencies[name], 50),
+            "p95": percentile(latencies[name], 95),
+            "p99": percentile(latencies[name], 99),
+            "rps": n / busy[name],
+            "cpu_ms": cpu[name] / n * 1000,
+            "rss_mb": peak_rss_mb(pids[name]),
+        }
+        for name in targets
     }
 
 
@@ -132,14 +154,11 @@ def wrk(url: str, body_file: Path, seconds: int, connections: int, master: int) 
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True, text=True, timeout=seconds + 60,
     ).stdout  # fmt: skip
-    cpu = cpu_seconds(pids) - cpu_before
-    result: dict[str, float] = {}
+    result: dict[str, float] = {"cpu_s": cpu_seconds(pids) - cpu_before, "seconds": seconds}
     for line in out.splitlines():
         parts = line.split()
         if "requests in" in line and parts[0].isdigit():
-            result["cpu_ms"] = cpu / int(parts[0]) * 1000
-        elif line.startswith("Requests/sec:"):
-            result["rps"] = float(parts[1])
+            result["requests"] = int(parts[0])
         elif parts[:1] == ["99%"]:
             result["p99"] = _ms(parts[1])
         elif parts[:1] == ["50%"]:
@@ -147,6 +166,30 @@ def wrk(url: str, body_file: Path, seconds: int, connections: int, master: int) 
         elif "Non-2xx" in line:
             result["errors"] = float(parts[-1])
     return result
+
+
+def wrk_interleaved(targets: dict[str, tuple[str, Path, int]], seconds: int, chunks: int = 3) -> dict[str, dict]:
+    """Each target under wrk for `seconds` in all, in `chunks` turns that alternate between the targets (the same
+    reason as `interleaved`). p50 is the median of the turns' p50s, p99 the worst turn's p99."""
+    if shutil.which("wrk") is None:
+        return {name: {} for name in targets}
+    turns: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for url, body, master in targets.values():
+        wrk(url, body, 1, 16, master)  # connections opened and workers warm before anything counts
+    for _ in range(chunks):
+        for name, (url, body, master) in targets.items():
+            turns[name].append(wrk(url, body, max(1, seconds // chunks), 16, master) or {})
+    out: dict[str, dict] = {}
+    for name, runs in turns.items():
+        requests_ = sum(r.get("requests", 0) for r in runs)
+        out[name] = {
+            "rps": requests_ / sum(r["seconds"] for r in runs),
+            "cpu_ms": sum(r["cpu_s"] for r in runs) / requests_ * 1000 if requests_ else 0.0,
+            "p50": statistics.median(r.get("p50", 0.0) for r in runs),
+            "p99": max(r.get("p99", 0.0) for r in runs),
+            "errors": sum(r.get("errors", 0.0) for r in runs),
+        }
+    return out
 
 
 def _ms(text: str) -> float:
@@ -167,55 +210,79 @@ def ensure_wrk() -> None:
 def measure(
     args: argparse.Namespace, tmp: Path, w1: Path, w2: Path, fhir: LocalFhirServer, base: str, sizes: tuple
 ) -> dict:
+    """One round: the service and both floors run side by side (the floors with the same gunicorn command,
+    workers and threads), and every comparison with a floor is measured interleaved with it."""
     n1, n2, n3, load_s = sizes
     load_fixtures(base, None, DEFAULT_DIR)
     cold = workloads.cold_bodies(n6)  # a fresh service each round, so its caches start empty each round
     w3 = tmp / "w3.json"
     workloads.write(w3, workloads.hook_body(None, fhir_server=base))
-
-    service_port, floor_port = free_port(), free_port()
     service_env = {
         "CDS_AUTH_REQUIRED": "false",
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
         "CDS_ALLOWED_FHIR_SERVERS": base,
         "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
     }
-    results: dict[str, dict] = {}
     answer = tmp / "answer.json"
     minimal = {}
     for name, encounter in (("MIN", None), ("MIN+enc", "enc-min")):
         minimal[name] = tmp / f"{name}.json"
         workloads.write(minimal[name], workloads.minimal_order_select(encounter))
-    with server(gunicorn_command("127.0.0.1", service_port, args.workers), service_env, service_port) as svc:
-        url = f"http://127.0.0.1:{service_port}{SERVICE_PATH}"
-        answer.write_bytes(
-            requests.post(url, data=w1.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30).content
+    results: dict[str, dict] = {}
+    ports = {who: free_port() for who in ("service", "floor", "stdlib")}
+    with ExitStack() as running:
+        svc = running.enter_context(
+            server(gunicorn_command("127.0.0.1", ports["service"], args.workers), service_env, ports["service"])
         )
-        results["W1 service"] = sequential(url, w1.read_bytes(), n1, svc.pid)
-        results["W2 service"] = sequential(url, w2.read_bytes(), n2, svc.pid)
+        url = f"http://127.0.0.1:{ports['service']}{SERVICE_PATH}"
+        select_url = f"http://127.0.0.1:{ports['service']}/cds-services/lbp-order-select"
+        first = requests.post(url, data=w1.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30)
+        answer.write_bytes(first.content)  # the floors answer with the service's own W1 answer
+        floors = {}
+        for who, parser in (("floor", "orjson"), ("stdlib", "stdlib")):
+            command = gunicorn_command("127.0.0.1", ports[who], args.workers, app="bench.floor_app:app")
+            env = {"FLOOR_ANSWER_FILE": str(answer), "FLOOR_PARSER": parser}
+            floors[who] = running.enter_context(server(command, env, ports[who]))
+        floor_url = f"http://127.0.0.1:{ports['floor']}{SERVICE_PATH}"
+        stdlib_url = f"http://127.0.0.1:{ports['stdlib']}{SERVICE_PATH}"
+        flr, std = floors["floor"].pid, floors["stdlib"].pid
+
+        def body(path: Path) -> list[bytes]:
+            return [path.read_bytes()]
+
+        for w, path, n in (("W1", w1, n1), ("W2", w2, n2)):
+            results |= interleaved(
+                {
+                    f"{w} service": Target(url, body(path), svc.pid),
+                    f"{w} floor": Target(floor_url, body(path), flr),
+                    f"{w} stdlib floor": Target(stdlib_url, body(path), std),
+                },
+                n,
+                block=20 if w == "W1" else 4,
+            )
+        results |= interleaved(
+            {"W6 service": Target(url, cold, svc.pid, warm_up=False), "W6 floor": Target(floor_url, body(w1), flr)},
+            n6,
+        )
+        results |= interleaved(
+            {
+                "MIN service": Target(select_url, body(minimal["MIN"]), svc.pid),
+                "MIN+enc service": Target(select_url, body(minimal["MIN+enc"]), svc.pid),
+                "MIN floor": Target(floor_url, body(minimal["MIN"]), flr),
+            },
+            n1,
+        )
+        results |= wrk_interleaved({"W4 service": (url, w1, svc.pid), "W4 floor": (floor_url, w1, flr)}, load_s)
+        results |= wrk_interleaved(
+            {
+                "MIN wrk": (select_url, minimal["MIN"], svc.pid),
+                "MIN+enc wrk": (select_url, minimal["MIN+enc"], svc.pid),
+                "MIN floor wrk": (floor_url, minimal["MIN"], flr),
+            },
+            load_s,
+        )
         results["W3 service"], results["W3 chain"] = no_prefetch(url, w3.read_bytes(), n3, fhir)
-        results["W4 service"] = wrk(url, w1, load_s, 16, svc.pid) or {}
-        results["W6 service"] = sequential(url, cold, n6, svc.pid, warm_up=False)
-        select_url = f"http://127.0.0.1:{service_port}/cds-services/lbp-order-select"
-        for name, path in minimal.items():
-            results[f"{name} service"] = sequential(select_url, path.read_bytes(), n1, svc.pid)
-            results[f"{name} wrk"] = wrk(select_url, path, load_s, 16, svc.pid) or {}
-        results["W5 first"], results["W5 last"] = history(url, w1.read_bytes(), n5, svc.pid)
-    # The floor is served exactly as the service is (same gunicorn command, workers and threads).
-    floor_cmd = gunicorn_command("127.0.0.1", floor_port, args.workers, app="bench.floor_app:app")
-    with server(floor_cmd, {"FLOOR_ANSWER_FILE": str(answer)}, floor_port) as flr:
-        url = f"http://127.0.0.1:{floor_port}{SERVICE_PATH}"
-        results["W1 floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
-        results["W2 floor"] = sequential(url, w2.read_bytes(), n2, flr.pid)
-        results["W4 floor"] = wrk(url, w1, load_s, 16, flr.pid) or {}
-        results["MIN floor wrk"] = wrk(url, minimal["MIN"], load_s, 16, flr.pid) or {}
-        results["MIN floor"] = sequential(url, minimal["MIN"].read_bytes(), n1, flr.pid)
-    stdlib_port = free_port()
-    stdlib_cmd = gunicorn_command("127.0.0.1", stdlib_port, args.workers, app="bench.floor_app:app")
-    with server(stdlib_cmd, {"FLOOR_ANSWER_FILE": str(answer), "FLOOR_PARSER": "stdlib"}, stdlib_port) as flr:
-        url = f"http://127.0.0.1:{stdlib_port}{SERVICE_PATH}"
-        results["W1 stdlib floor"] = sequential(url, w1.read_bytes(), n1, flr.pid)
-        results["W2 stdlib floor"] = sequential(url, w2.read_bytes(), n2, flr.pid)
+        results["W5 first"], results["W5 last"] = history(url, w1.read_bytes(), n5, svc.pid)  # last: it fills the log
     return results
 
 
@@ -344,7 +411,7 @@ def median_of(rounds: list[dict[str, dict]]) -> dict[str, dict]:
 
 def spread(rounds: list[dict[str, dict]]) -> str:
     """The CPU ratios to the floor of each round, each round's service and floor measured together."""
-    pairs = {"W1": ("W1 service", "W1 floor"), "W2": ("W2 service", "W2 floor"), "W6": ("W6 service", "W1 floor"),
+    pairs = {"W1": ("W1 service", "W1 floor"), "W2": ("W2 service", "W2 floor"), "W6": ("W6 service", "W6 floor"),
              "MIN": ("MIN service", "MIN floor"), "MIN+enc": ("MIN+enc service", "MIN floor"),
              "W4 load": ("W4 service", "W4 floor"), "MIN load": ("MIN wrk", "MIN floor wrk")}  # fmt: skip
     lines = [f"CPU vs the orjson floor, each of {len(rounds)} rounds:"]
@@ -396,7 +463,7 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
     w6 = r["W6 service"]
     lines.append(
         f"W6 cold ({n6} distinct patients, each once): {w6['cpu_ms']:.2f} ms CPU/req, p50 {w6['p50']:.2f} ms, p99 {w6['p99']:.2f} ms, "
-        f"{w6['rps']:.0f} req/s; vs orjson floor (W1 body) {ratio(w6['cpu_ms'], r['W1 floor']['cpu_ms'])}; target <= 2x"
+        f"{w6['rps']:.0f} req/s; vs orjson floor (W1 body, interleaved with W6) {ratio(w6['cpu_ms'], r['W6 floor']['cpu_ms'])}; target <= 2x"
     )
     floor_load = r.get("MIN floor wrk") or {}
     for name in ("MIN", "MIN+enc"):
