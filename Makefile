@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets bench container-test scale-out-test mutation fuzz soak
+.PHONY: install run test lint format clean valuesets bench bench-compare container-test scale-out-test mutation fuzz soak
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,3 +74,7 @@ clean:
 ## Benchmarks against a floor (prints a table; never fails on timing). Installs wrk from Debian when root.
 bench: install
 	$(BIN)/python -m bench.run
+
+## This checkout against another revision (REV=HEAD~1 by default), served side by side, measured interleaved.
+bench-compare: install
+	$(BIN)/python -m bench.compare $${REV:-HEAD~1}

@@ -1,0 +1,109 @@
+"""`python -m bench.compare REV`: this checkout against another revision, served side by side, same run.
+
+A speed change is judged against the code before it, measured in the same minutes: this VM's speed moves
+too much between runs for figures from two runs to be compared. The other revision is checked out into a
+temporary git worktree and served with this checkout's virtualenv; both services and the orjson floor run
+at once and are measured interleaved (bench.run.interleaved), on W1, MIN, W6 (each body once) and under wrk.
+Prints CPU per request and p50 per server; never fails on timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import requests
+
+from cds_service.cli import gunicorn_command
+
+from . import workloads
+from .run import SERVICE_PATH, Target, free_port, interleaved, server, wrk_interleaved
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("rev", help="the revision to compare with (e.g. HEAD~3 or a commit id)")
+    parser.add_argument("--calls", type=int, default=400, help="sequential calls per server and workload")
+    parser.add_argument("--seconds", type=int, default=15, help="wrk seconds per server and workload")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cds-compare-"))
+    other = tmp / "other"
+    subprocess.run(["git", "-C", str(CHECKOUT), "worktree", "add", "-q", "--detach", str(other), args.rev], check=True)
+    try:
+        print(compare(other, tmp, args.calls, args.seconds))
+    finally:
+        subprocess.run(["git", "-C", str(CHECKOUT), "worktree", "remove", "--force", str(other)], check=False)
+    return 0
+
+
+def compare(other: Path, tmp: Path, calls: int, seconds: int) -> str:
+    w1, minimal = tmp / "w1.json", tmp / "min.json"
+    workloads.write(w1, workloads.hook_body(workloads.typical_patient()))
+    workloads.write(minimal, workloads.minimal_order_select(None))
+    cold = workloads.cold_bodies(calls)
+    os.chdir(tmp)  # the servers' working directory holds no cds_service: PYTHONPATH alone decides which one loads
+    code = {"rev": other, "this": CHECKOUT}
+    ports = {who: free_port() for who in ("rev", "this", "floor")}
+    with ExitStack() as running:
+        pids: dict[str, int] = {}
+        for who, path in code.items():
+            env = {
+                "CDS_AUTH_REQUIRED": "false",
+                "CDS_DATABASE_URL": f"sqlite:///{tmp / (who + '.sqlite3')}",
+                "PYTHONPATH": str(path),
+            }
+            pids[who] = running.enter_context(server(gunicorn_command("127.0.0.1", ports[who], 2), env, ports[who])).pid
+        answer = tmp / "answer.json"
+        sign = {who: f"http://127.0.0.1:{port}{SERVICE_PATH}" for who, port in ports.items()}
+        first = requests.post(
+            sign["this"], data=w1.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30
+        )
+        answer.write_bytes(first.content)
+        floor_env = {"FLOOR_ANSWER_FILE": str(answer), "PYTHONPATH": str(CHECKOUT)}
+        floor_cmd = gunicorn_command("127.0.0.1", ports["floor"], 2, app="bench.floor_app:app")
+        pids["floor"] = running.enter_context(server(floor_cmd, floor_env, ports["floor"])).pid
+        select = {who: f"http://127.0.0.1:{port}/cds-services/lbp-order-select" for who, port in ports.items()}
+        select["floor"] = sign["floor"]
+
+        def each(urls: dict[str, str], bodies: list[bytes], warm_up: bool = True) -> dict[str, Target]:
+            return {who: Target(urls[who], bodies, pids[who], warm_up) for who in ("rev", "this", "floor")}
+
+        rows = {
+            "W1 sequential": interleaved(each(sign, [w1.read_bytes()]), calls),
+            "MIN sequential": interleaved(each(select, [minimal.read_bytes()]), calls),
+            "W6 each body once": interleaved(
+                {
+                    "rev": Target(sign["rev"], cold, pids["rev"], warm_up=False),
+                    "this": Target(sign["this"], cold, pids["this"], warm_up=False),
+                    "floor": Target(sign["floor"], [w1.read_bytes()], pids["floor"]),
+                },
+                calls,
+            ),
+            "W1 at 16 connections": wrk_interleaved({w: (sign[w], w1, pids[w]) for w in pids}, seconds),
+            "MIN at 16 connections": wrk_interleaved({w: (select[w], minimal, pids[w]) for w in pids}, seconds),
+        }
+    lines = [
+        f"{'workload':<24}{'rev ms CPU':>12}{'this ms CPU':>13}{'change':>9}{'floor':>8}{'p50 rev/this/floor ms':>26}"
+    ]
+    for name, r in rows.items():
+        if not r.get("this"):
+            lines.append(f"{name:<24} skipped (wrk is not installed)")
+            continue
+        change = (r["this"]["cpu_ms"] / r["rev"]["cpu_ms"] - 1) * 100
+        p50 = "/".join(f"{r[w]['p50']:.1f}" for w in ("rev", "this", "floor"))
+        lines.append(
+            f"{name:<24}{r['rev']['cpu_ms']:>12.2f}{r['this']['cpu_ms']:>13.2f}{change:>+8.0f}%"
+            f"{r['floor']['cpu_ms']:>8.2f}{p50:>26}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
