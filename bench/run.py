@@ -282,23 +282,40 @@ def measure(
             load_s,
         )
         results["W3 service"], results["W3 chain"] = no_prefetch(url, w3.read_bytes(), n3, fhir)
-        results["W5 first"], results["W5 last"] = history(url, w1.read_bytes(), n5, svc.pid)  # last: it fills the log
+        results["W5 first"], results["W5 last"] = history(  # last: it fills the card log
+            url, w1.read_bytes(), n5, svc.pid, Target(floor_url, body(w1), flr)
+        )
     return results
 
 
-def history(url: str, body: bytes, n: int, master: int) -> tuple[dict[str, float], dict[str, float]]:
+def history(url: str, body: bytes, n: int, master: int, floor: Target) -> tuple[dict[str, float], dict[str, float]]:
     """W5: `n` calls on one encounter and patient (the draft order varies over 50 ids), feedback on every
-    100th card; the throughput and CPU of the first and of the last fifth, to show whether cost grows."""
-    session = requests.Session()
+    100th card; the throughput and CPU of the first and of the last fifth, to show whether cost grows.
+
+    First and last fifth are minutes apart, and this VM's speed moves between minutes: 20 floor calls after
+    every 100 service calls give each fifth its own floor, and the CPU ratio to it cancels that drift."""
+    session, floor_session = requests.Session(), requests.Session()
+    floor_pids = workers(floor.master)
     template = json.loads(body)
     template["context"]["encounterId"] = "enc-history"
     feedback_url = url + "/feedback"
     pids = workers(master)
     fifth = max(1, n // 5)
     marks: dict[str, dict[str, float]] = {}
+    floor_cpu, floor_calls = 0.0, 0
     for i in range(n):
         if i in (0, n - fifth):
             start, cpu = time.perf_counter(), cpu_seconds(pids)
+            floor_cpu, floor_calls, floor_time = 0.0, 0, 0.0
+        if i % 100 == 0:
+            before, paused = cpu_seconds(floor_pids), time.perf_counter()
+            for _ in range(20):
+                answer = floor_session.post(
+                    floor.url, data=floor.bodies[0], headers={"Content-Type": "application/json"}
+                )
+                assert answer.status_code == 200
+            floor_cpu, floor_calls = floor_cpu + cpu_seconds(floor_pids) - before, floor_calls + 20
+            floor_time += time.perf_counter() - paused
         template["context"]["draftOrders"]["entry"][0]["resource"]["id"] = f"mri-{i % 50}"
         response = session.post(
             url, data=json.dumps(template), headers={"Content-Type": "application/json"}, timeout=30
@@ -311,9 +328,11 @@ def history(url: str, body: bytes, n: int, master: int) -> tuple[dict[str, float
             session.post(feedback_url, json={"feedback": [item]}, timeout=30)
         if i in (fifth - 1, n - 1):
             calls = fifth
+            cpu_ms = (cpu_seconds(pids) - cpu) / calls * 1000
             marks["first" if i == fifth - 1 else "last"] = {
-                "rps": calls / (time.perf_counter() - start),
-                "cpu_ms": (cpu_seconds(pids) - cpu) / calls * 1000,
+                "rps": calls / (time.perf_counter() - start - floor_time),
+                "cpu_ms": cpu_ms,
+                "vs_floor": cpu_ms / (floor_cpu / floor_calls * 1000) if floor_cpu else float("nan"),
             }
     return marks["first"], marks["last"]
 
@@ -424,6 +443,8 @@ def spread(rounds: list[dict[str, dict]]) -> str:
         lines.append(f"  {name:<8}" + "  ".join(f"{x:.2f}x" for x in ratios))
     throughput = [r["W5 last"]["rps"] / r["W5 first"]["rps"] for r in rounds]
     lines.append("  W5 last/first throughput " + "  ".join(f"{x:.2f}" for x in throughput))
+    drift_free = [r["W5 last"]["vs_floor"] / r["W5 first"]["vs_floor"] for r in rounds]
+    lines.append("  W5 last/first CPU vs its floor " + "  ".join(f"{x:.2f}" for x in drift_free))
     return "\n".join(lines)
 
 
@@ -480,7 +501,8 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
     lines.append(
         f"W5 history (one encounter, {n5} calls): first fifth {first['rps']:.0f} req/s, {first['cpu_ms']:.2f} ms CPU/req; "
         f"last fifth {last['rps']:.0f} req/s, {last['cpu_ms']:.2f} ms CPU/req "
-        f"(last/first throughput {last['rps'] / first['rps']:.2f}; target >= 0.90)"
+        f"(last/first throughput {last['rps'] / first['rps']:.2f}; target >= 0.90); CPU vs a floor measured "
+        f"within each fifth: first {first['vs_floor']:.2f}x, last {last['vs_floor']:.2f}x"
     )
     lines.append("")
     for who in ("service", "floor"):
