@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -335,11 +335,32 @@ def is_excluded(resource: Mapping[str, Any]) -> bool:
     return _status_code(resource.get("verificationStatus")) in EXCLUDED_VERIFICATION
 
 
-# Verdicts by exact content. The same resources come back on every hook call for a chart (patient-view,
-# order-select, order-sign), and validation is the costliest step per resource; the same JSON always gets
-# the same verdict, so this changes speed, never an answer. Bounded; oldest entries go first.
-_VERDICTS: dict[bytes, tuple[str, ...]] = {}
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Remembered(Generic[K, V]):
+    """Answers of a pure function, by exact input: the same content comes back on every hook call for a chart
+    (patient-view, order-select, order-sign), so an answer already given is given again. Bounded; oldest
+    entries go first. This changes speed, never an answer."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.answers: dict[K, V] = {}
+
+    def answer(self, key: K, compute: Callable[[], V]) -> V:
+        known = self.answers.get(key)
+        if known is None:
+            known = compute()
+            if len(self.answers) >= self.limit:
+                self.answers.pop(next(iter(self.answers)), None)
+            self.answers[key] = known
+        return known
+
+
+# Validation verdicts by exact content: validation is the costliest step per resource.
 VERDICT_CACHE_SIZE = 20_000
+_VERDICTS: Remembered[bytes, tuple[str, ...]] = Remembered(VERDICT_CACHE_SIZE)
 
 
 def problems(resource: Mapping[str, Any]) -> tuple[str, ...]:
@@ -352,13 +373,7 @@ def problems(resource: Mapping[str, Any]) -> tuple[str, ...]:
             key = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str).encode()
         except (RecursionError, ValueError):
             return ("(resource nested too deeply to read)",)
-    verdict = _VERDICTS.get(key)
-    if verdict is None:
-        verdict = _problems(resource)
-        if len(_VERDICTS) >= VERDICT_CACHE_SIZE:
-            _VERDICTS.pop(next(iter(_VERDICTS)), None)
-        _VERDICTS[key] = verdict
-    return verdict
+    return _VERDICTS.answer(key, lambda: _problems(resource))
 
 
 @dataclass(frozen=True)

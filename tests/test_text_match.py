@@ -91,8 +91,8 @@ def test_might_match_remembers_each_answer_and_stays_bounded(monkeypatch):
     matcher = _fresh_matcher()
     for text in ("a", "saddle numbness", "c", "d", "e"):
         matcher.might_match(text)
-    assert list(matcher.seen) == ["c", "d", "e"]  # oldest first out
-    assert matcher.seen["e"] is False
+    assert list(matcher.seen.answers) == ["c", "d", "e"]  # oldest first out
+    assert matcher.seen.answers["e"] is False
     assert matcher.might_match("saddle numbness") is True  # forgotten, asked again, same answer
     other = _fresh_matcher()
-    assert other.seen == {}  # answers belong to their matcher
+    assert other.seen.answers == {}  # answers belong to their matcher

@@ -9,14 +9,16 @@ that carries only text or an unknown code).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..record import ICD10CM_SYSTEMS, as_list, normalise_icd10cm, parse_datetime, text_of
+from ..record import ICD10CM_SYSTEMS, Remembered, as_list, normalise_icd10cm, parse_datetime, text_of
 from ..terminology import CANONICAL_SYSTEM, canonical_system
 from .knowledge import Knowledge
+
+TEXT_VERDICTS = 20_000  # order texts remembered per selector (Remembered: oldest first out)
 
 CODE_ELEMENT = {
     "Condition": "code",
@@ -51,26 +53,6 @@ def _has_code(resource: Mapping[str, Any], element: str, codes: frozenset[tuple[
     return None
 
 
-class TextVerdicts:
-    """Whether an order's text names something read by text, remembered per text: the same order texts come
-    back on every call for a chart (bounded, oldest first; changes speed, never an answer)."""
-
-    LIMIT = 20_000
-
-    def __init__(self, matches: Callable[[str], bool]) -> None:
-        self.matches = matches
-        self.seen: dict[str, bool] = {}
-
-    def __call__(self, text: str) -> bool:
-        known = self.seen.get(text)
-        if known is None:
-            known = self.matches(text)
-            if len(self.seen) >= self.LIMIT:
-                self.seen.pop(next(iter(self.seen)), None)
-            self.seen[text] = known
-        return known
-
-
 @dataclass(frozen=True)
 class Relevance:
     """What makes a raw resource worth reading, compiled once from the knowledge."""
@@ -79,13 +61,10 @@ class Relevance:
     codes: frozenset[tuple[str, str]]
     names: re.Pattern[str]  # uncoded medicine orders read by name
     fever_days: int
-    names_a_medicine: TextVerdicts = field(init=False, compare=False)
-    names_bed_rest: TextVerdicts = field(init=False, compare=False)
-
-    def __post_init__(self) -> None:
-        names, patterns = self.names, self.kb.bed_rest_patterns
-        object.__setattr__(self, "names_a_medicine", TextVerdicts(lambda text: names.search(text.lower()) is not None))
-        object.__setattr__(self, "names_bed_rest", TextVerdicts(lambda text: any(p.search(text) for p in patterns)))
+    # Whether an order's text names a medicine or bed rest, per text: the same order texts come back on every
+    # call for a chart.
+    names_a_medicine: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
+    names_bed_rest: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
 
     def since(self) -> datetime:
         return datetime.now(UTC) - timedelta(days=self.fever_days)
@@ -125,9 +104,11 @@ def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
     if kind == "Condition":
         return kb.text.might_match(text_of(resource, element))
     if kind in {"ServiceRequest", "DeviceRequest"}:
-        return relevance.names_bed_rest(text_of(resource, element))
+        text = text_of(resource, element)
+        return relevance.names_bed_rest.answer(text, lambda: any(p.search(text) for p in kb.bed_rest_patterns))
     if kind == "MedicationRequest":
         if "medicationReference" in resource:
             return True  # the name is in a contained or referenced Medication: keep and let rules look
-        return relevance.names_a_medicine(text_of(resource, element))
+        text = text_of(resource, element)
+        return relevance.names_a_medicine.answer(text, lambda: relevance.names.search(text.lower()) is not None)
     return False

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..record import Remembered
+
 SEEN_LIMIT = 20_000
 CLAUSE_BREAK = re.compile(r"[.;:\n|]|\bbut\b|\bhowever\b")
 
@@ -25,7 +27,7 @@ class TextMatcher:
     negated_after: re.Pattern[str]
     any_term: re.Pattern[str]  # every term at once: a cheap first look
     # might_match's answers, per matcher (two matchers with different terms must not share them)
-    seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    seen: Remembered[str, bool] = field(default_factory=lambda: Remembered(SEEN_LIMIT), compare=False, repr=False)
 
     # Built once per process with Knowledge; not mutation-tested (see medicine_safety.load_medicine_safety).
     # pragma: no mutate start
@@ -50,13 +52,7 @@ class TextMatcher:
 
         The same problem-list texts come back on every hook call for a chart: answers are remembered
         (bounded, oldest first), which changes speed, never an answer."""
-        known = self.seen.get(text)
-        if known is None:
-            known = self.any_term.search(text.lower()) is not None
-            if len(self.seen) >= SEEN_LIMIT:
-                self.seen.pop(next(iter(self.seen)), None)
-            self.seen[text] = known
-        return known
+        return self.seen.answer(text, lambda: self.any_term.search(text.lower()) is not None)
 
     def find(self, text: str, keys: Sequence[str] | None = None) -> set[str]:
         """The keys whose terms occur in ``text`` without negation."""

@@ -105,13 +105,13 @@ def test_a_remembered_text_verdict_is_the_verdict_for_that_text_only(kb):
         assert selector.is_relevant(bed_rest) and not selector.is_relevant(other)
         assert selector.is_relevant(medication(text="prednisone 20 mg"))
         assert not selector.is_relevant(medication(text="amoxicillin 500 mg"))
-    assert selector.names_bed_rest.seen == {"Strict bed rest for 3 days": True, "Physiotherapy referral": False}
+    assert selector.names_bed_rest.answers == {"Strict bed rest for 3 days": True, "Physiotherapy referral": False}
 
 
 def test_the_remembered_text_verdicts_stay_bounded(kb, monkeypatch):
     selector = selector_for(kb, int(kb.thresholds.fever_days.value))
-    monkeypatch.setattr(type(selector.names_a_medicine), "LIMIT", 3)
+    monkeypatch.setattr(selector.names_a_medicine, "limit", 3)
     for n in range(5):
         selector.is_relevant(medication(text=f"vitamin {n}"))
-    assert len(selector.names_a_medicine.seen) == 3
+    assert len(selector.names_a_medicine.answers) == 3
     assert selector.is_relevant(medication(text="Naproxen 500 mg"))  # still read correctly once full
