@@ -214,8 +214,10 @@ class ReadCache:
 
     An EHR sends the same chart on every hook of a session (patient-view, each order-select as the
     clinician picks orders, order-sign): reading it again gives the same facts, so the facts are kept,
-    keyed by the key's name and a 256-bit BLAKE2b digest of its exact serialised content (a collision is
-    not a practical possibility; any change to any resource is a different key). What reading depends on
+    keyed by the key's name and a SHA-256 digest of its exact serialised content (a collision is not a
+    practical possibility; any change to any resource is a different key). SHA-256, not BLAKE2b: OpenSSL
+    runs it on the SHA instructions of current x86 and ARM CPUs, where it hashes a typical chart in half
+    the time (17 against 34 us for 26 KB on the benchmark machine, issue 17). What reading depends on
     besides the content only grows more certain with time (a temperature too old to select stays too old;
     the rules check every window again on the facts). Bounded by the content bytes its entries stand for,
     a proxy of what their facts keep alive; oldest first out. Facts are frozen, and the resources they hold
@@ -232,7 +234,7 @@ class ReadCache:
             content = orjson.dumps(source)
         except orjson.JSONEncodeError:  # past orjson's limits (nesting, big integers): read without the cache
             return _logged(read_key(key, source, selector))
-        entry = (key, hashlib.blake2b(content, digest_size=32).digest())
+        entry = (key, hashlib.sha256(content).digest())
         found = self._entries.get(entry)
         if found is not None:
             return _logged(found[0])

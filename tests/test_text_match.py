@@ -96,3 +96,22 @@ def test_might_match_remembers_each_answer_and_stays_bounded(monkeypatch):
     assert matcher.might_match("saddle numbness") is True  # forgotten, asked again, same answer
     other = _fresh_matcher()
     assert other.seen.answers == {}  # answers belong to their matcher
+
+
+def test_find_remembers_each_answer_per_text_and_keys_and_stays_bounded(monkeypatch):
+    from cds_service.rules import text_match
+
+    monkeypatch.setattr(text_match, "SEEN_LIMIT", 2)
+    matcher = text_match.TextMatcher.build(
+        {"flag": ["saddle numbness"], "other": ["urinary retention"]}, ["no"], ["ruled out"]
+    )
+    assert matcher.find("saddle numbness and urinary retention") == {"flag", "other"}
+    assert matcher.find("saddle numbness and urinary retention", ("other",)) == {"other"}  # the keys asked count
+    assert list(matcher.found.answers) == [
+        ("saddle numbness and urinary retention", None),
+        ("saddle numbness and urinary retention", ("other",)),
+    ]
+    assert matcher.find("no saddle numbness") == frozenset()  # negated: remembered as found nothing
+    assert ("no saddle numbness", None) in matcher.found.answers
+    assert len(matcher.found.answers) == 2  # oldest first out
+    assert matcher.find("saddle numbness and urinary retention") == {"flag", "other"}  # asked again, same answer

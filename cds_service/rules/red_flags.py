@@ -96,7 +96,7 @@ def assess_red_flags(
 
 def _judge(
     entry: _Entry,
-    hits: set[str],
+    hits: frozenset[str],
     category: RedFlagCategory,
     signal: RedFlagSignal,
     now: datetime,
