@@ -17,12 +17,20 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-import requests
-
 from cds_service.cli import gunicorn_command
 
 from . import workloads
-from .run import SERVICE_PATH, Target, free_port, interleaved, server, wrk_interleaved
+from .run import (
+    SERVICE_PATH,
+    Target,
+    first_answer,
+    free_port,
+    interleaved,
+    server,
+    service_env,
+    start_floor,
+    wrk_interleaved,
+)
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -54,21 +62,11 @@ def compare(other: Path, tmp: Path, calls: int, seconds: int) -> str:
     with ExitStack() as running:
         pids: dict[str, int] = {}
         for who, path in code.items():
-            env = {
-                "CDS_AUTH_REQUIRED": "false",
-                "CDS_DATABASE_URL": f"sqlite:///{tmp / (who + '.sqlite3')}",
-                "PYTHONPATH": str(path),
-            }
+            env = service_env(tmp / f"{who}.sqlite3", PYTHONPATH=str(path))
             pids[who] = running.enter_context(server(gunicorn_command("127.0.0.1", ports[who], 2), env, ports[who])).pid
-        answer = tmp / "answer.json"
         sign = {who: f"http://127.0.0.1:{port}{SERVICE_PATH}" for who, port in ports.items()}
-        first = requests.post(
-            sign["this"], data=w1.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30
-        )
-        answer.write_bytes(first.content)
-        floor_env = {"FLOOR_ANSWER_FILE": str(answer), "PYTHONPATH": str(CHECKOUT)}
-        floor_cmd = gunicorn_command("127.0.0.1", ports["floor"], 2, app="bench.floor_app:app")
-        pids["floor"] = running.enter_context(server(floor_cmd, floor_env, ports["floor"])).pid
+        answer = first_answer(sign["this"], w1, tmp / "answer.json")
+        pids["floor"] = start_floor(running, ports["floor"], answer, 2, pythonpath=str(CHECKOUT)).pid
         select = {who: f"http://127.0.0.1:{port}/cds-services/lbp-order-select" for who, port in ports.items()}
         select["floor"] = sign["floor"]
 

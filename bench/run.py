@@ -62,6 +62,29 @@ def server(command: list[str], env: dict[str, str], port: int) -> Iterator[subpr
         process.wait(timeout=20)
 
 
+def service_env(database: Path, **extra: str) -> dict[str, str]:
+    """What a benchmarked service runs with: authentication off, its own SQLite database."""
+    return {"CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{database}", **extra}
+
+
+def first_answer(url: str, body: Path, into: Path) -> Path:
+    """The service's own answer to `body`, saved for the floors to send back: the same bytes on the wire."""
+    answer = requests.post(url, data=body.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30)
+    into.write_bytes(answer.content)
+    return into
+
+
+def start_floor(
+    running: ExitStack, port: int, answer: Path, workers: int, *, parser: str = "orjson", pythonpath: str | None = None
+) -> subprocess.Popen:
+    """A floor (bench/floor_app.py) served by the service's own gunicorn command, workers and threads."""
+    command = gunicorn_command("127.0.0.1", port, workers, app="bench.floor_app:app")
+    env = {"FLOOR_ANSWER_FILE": str(answer), "FLOOR_PARSER": parser} | (
+        {"PYTHONPATH": pythonpath} if pythonpath else {}
+    )
+    return running.enter_context(server(command, env, port))
+
+
 def workers(master: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -217,13 +240,7 @@ def measure(
     cold = workloads.cold_bodies(n6)  # a fresh service each round, so its caches start empty each round
     w3 = tmp / "w3.json"
     workloads.write(w3, workloads.hook_body(None, fhir_server=base))
-    service_env = {
-        "CDS_AUTH_REQUIRED": "false",
-        "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
-        "CDS_ALLOWED_FHIR_SERVERS": base,
-        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'cds.sqlite3'}",
-    }
-    answer = tmp / "answer.json"
+    env = service_env(tmp / "cds.sqlite3", CDS_ALLOW_INSECURE_FHIR_HTTP="true", CDS_ALLOWED_FHIR_SERVERS=base)
     minimal = {}
     for name, encounter in (("MIN", None), ("MIN+enc", "enc-min")):
         minimal[name] = tmp / f"{name}.json"
@@ -232,17 +249,15 @@ def measure(
     ports = {who: free_port() for who in ("service", "floor", "stdlib")}
     with ExitStack() as running:
         svc = running.enter_context(
-            server(gunicorn_command("127.0.0.1", ports["service"], args.workers), service_env, ports["service"])
+            server(gunicorn_command("127.0.0.1", ports["service"], args.workers), env, ports["service"])
         )
         url = f"http://127.0.0.1:{ports['service']}{SERVICE_PATH}"
         select_url = f"http://127.0.0.1:{ports['service']}/cds-services/lbp-order-select"
-        first = requests.post(url, data=w1.read_bytes(), headers={"Content-Type": "application/json"}, timeout=30)
-        answer.write_bytes(first.content)  # the floors answer with the service's own W1 answer
-        floors = {}
-        for who, parser in (("floor", "orjson"), ("stdlib", "stdlib")):
-            command = gunicorn_command("127.0.0.1", ports[who], args.workers, app="bench.floor_app:app")
-            env = {"FLOOR_ANSWER_FILE": str(answer), "FLOOR_PARSER": parser}
-            floors[who] = running.enter_context(server(command, env, ports[who]))
+        answer = first_answer(url, w1, tmp / "answer.json")
+        floors = {
+            who: start_floor(running, ports[who], answer, args.workers, parser=who_parser)
+            for who, who_parser in (("floor", "orjson"), ("stdlib", "stdlib"))
+        }
         floor_url = f"http://127.0.0.1:{ports['floor']}{SERVICE_PATH}"
         stdlib_url = f"http://127.0.0.1:{ports['stdlib']}{SERVICE_PATH}"
         flr, std = floors["floor"].pid, floors["stdlib"].pid
