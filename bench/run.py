@@ -6,7 +6,9 @@ against the real local FHIR server with a delay per request; W4 throughput under
 calls on one encounter and patient, feedback on some, first against last 2,000; W6 cold: 600
 distinct W1-shaped patients, each sent once (no content-keyed cache can help); MIN: the sandbox's minimal order-select shape, with and without an
 encounterId. Floors: the same Flask/gunicorn answering a constant card after parsing with orjson (the
-service's parser, the floor ratios use) and with the standard library (a second reference line).
+service's parser, the floor ratios use) and with the standard library (a second reference line). Two more
+reference lines are measured in process, with no HTTP (bench/in_process.py): MIN's hook pipeline alone, and
+W6's fhir.resources validation alone.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from cds_service.fixtures import DEFAULT_DIR
 from cds_service.local_fhir import LocalFhirServer
 from cds_service.readiness import NotReady, wait_until_ready
 
-from . import workloads
+from . import in_process, workloads
 
 n5, n6 = 10_000, 600  # W5 calls, W6 calls (set by --quick)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -300,6 +302,11 @@ def measure(
         results["W5 first"], results["W5 last"] = history(  # last: it fills the card log
             url, w1.read_bytes(), n5, svc.pid, Target(floor_url, body(w1), flr)
         )
+    # With the servers stopped, so that nothing else runs beside it on this machine's two cores.
+    results["MIN in process"] = {"cpu_ms": in_process.pipeline_ms(json.loads(minimal["MIN"].read_bytes()),
+                                                                   "lbp-order-select", n1)}  # fmt: skip
+    validation, resources = in_process.validation_ms(cold)
+    results["W6 validation"] = {"cpu_ms": validation, "resources": resources}
     return results
 
 
@@ -430,8 +437,28 @@ def no_prefetch(url: str, body: bytes, n: int, fhir: LocalFhirServer) -> tuple[d
     return latency, chain
 
 
+# Each CPU comparison with a floor: (label, service workload, floor workload), measured in the same round.
+CPU_PAIRS = (
+    ("W1", "W1 service", "W1 floor"), ("W1 stdlib", "W1 service", "W1 stdlib floor"),
+    ("W2", "W2 service", "W2 floor"), ("W2 stdlib", "W2 service", "W2 stdlib floor"),
+    ("W6", "W6 service", "W6 floor"), ("MIN", "MIN service", "MIN floor"), ("MIN+enc", "MIN+enc service", "MIN floor"),
+    ("W4 load", "W4 service", "W4 floor"), ("MIN load", "MIN wrk", "MIN floor wrk"),
+    ("MIN+enc load", "MIN+enc wrk", "MIN floor wrk"),
+)  # fmt: skip
+
+
+def round_ratios(rounds: list[dict[str, dict]], service: str, floor: str) -> list[float]:
+    """The service's CPU per request over the floor's, one ratio per round: each pair measured together."""
+    return [
+        r[service]["cpu_ms"] / r[floor]["cpu_ms"]
+        for r in rounds
+        if (r.get(floor) or {}).get("cpu_ms") and (r.get(service) or {}).get("cpu_ms")
+    ]
+
+
 def median_of(rounds: list[dict[str, dict]]) -> dict[str, dict]:
-    """Each figure of each workload: the median over the rounds that measured it."""
+    """Each figure of each workload: the median over the rounds that measured it. A CPU ratio to a floor is
+    the median of the rounds' own ratios (`cpu vs <floor>`), never a ratio of medians from different rounds."""
     merged: dict[str, dict] = {}
     for workload in rounds[0]:
         figures: dict[str, float] = {}
@@ -440,22 +467,18 @@ def median_of(rounds: list[dict[str, dict]]) -> dict[str, dict]:
             if values:
                 figures[name] = statistics.median(values)
         merged[workload] = figures
+    for _, service, floor in CPU_PAIRS:
+        if ratios := round_ratios(rounds, service, floor):
+            merged[service][f"cpu vs {floor}"] = statistics.median(ratios)
     return merged
 
 
 def spread(rounds: list[dict[str, dict]]) -> str:
     """The CPU ratios to the floor of each round, each round's service and floor measured together."""
-    pairs = {"W1": ("W1 service", "W1 floor"), "W2": ("W2 service", "W2 floor"), "W6": ("W6 service", "W6 floor"),
-             "MIN": ("MIN service", "MIN floor"), "MIN+enc": ("MIN+enc service", "MIN floor"),
-             "W4 load": ("W4 service", "W4 floor"), "MIN load": ("MIN wrk", "MIN floor wrk")}  # fmt: skip
-    lines = [f"CPU vs the orjson floor, each of {len(rounds)} rounds:"]
-    for name, (service, floor) in pairs.items():
-        ratios = [
-            r[service]["cpu_ms"] / r[floor]["cpu_ms"]
-            for r in rounds
-            if r[floor].get("cpu_ms") and r[service].get("cpu_ms")
-        ]
-        lines.append(f"  {name:<8}" + "  ".join(f"{x:.2f}x" for x in ratios))
+    lines = [f"CPU vs the floor, each of {len(rounds)} rounds:"]
+    for label, service, floor in CPU_PAIRS:
+        ratios = round_ratios(rounds, service, floor)
+        lines.append(f"  {label:<13}" + "  ".join(f"{x:.2f}x" for x in ratios))
     throughput = [r["W5 last"]["rps"] / r["W5 first"]["rps"] for r in rounds]
     lines.append("  W5 last/first throughput " + "  ".join(f"{x:.2f}" for x in throughput))
     drift_free = [r["W5 last"]["vs_floor"] / r["W5 first"]["vs_floor"] for r in rounds]
@@ -467,6 +490,10 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
     def ratio(a: float | None, b: float | None) -> str:
         return f"{a / b:.2f}x" if a and b else "-"
 
+    def cpu_vs(service: str, floor: str) -> str:
+        paired = (r.get(service) or {}).get(f"cpu vs {floor}")
+        return f"{paired:.2f}x" if paired else "-"
+
     lines = [
         f"Benchmarks, medians over rounds ({n_workers} gunicorn gthread workers x 8 threads each, service and floors alike; W1 body {size1 / 1024:.0f} KiB, W2 body {size2 / 1024:.0f} KiB)",
         "",
@@ -475,7 +502,7 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
     for w in ("W1", "W2"):
         for who in ("service", "floor"):
             m = r[f"{w} {who}"]
-            vs_cpu = ratio(m["cpu_ms"], r[f"{w} floor"]["cpu_ms"]) if who == "service" else ""
+            vs_cpu = cpu_vs(f"{w} service", f"{w} floor") if who == "service" else ""
             vs_p50 = ratio(m["p50"], r[f"{w} floor"]["p50"]) if who == "service" else ""
             lines.append(
                 f"{w + ' ' + who:<22}{m['p50']:>9.2f}{m['p95']:>9.2f}{m['p99']:>9.2f}{m['rps']:>9.0f}{m['cpu_ms']:>12.2f}{m['rss_mb']:>13.0f}{vs_cpu:>14}{vs_p50:>14}"
@@ -493,14 +520,14 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
         fast, slow = r[f"{w} floor"], r[f"{w} stdlib floor"]
         lines.append(
             f"{w}: service {r[f'{w} service']['cpu_ms']:.2f} ms CPU/req; orjson floor {fast['cpu_ms']:.2f} "
-            f"({ratio(r[f'{w} service']['cpu_ms'], fast['cpu_ms'])}); stdlib floor {slow['cpu_ms']:.2f} "
-            f"({ratio(r[f'{w} service']['cpu_ms'], slow['cpu_ms'])}); target <= 2x the orjson floor"
+            f"({cpu_vs(f'{w} service', f'{w} floor')}); stdlib floor {slow['cpu_ms']:.2f} "
+            f"({cpu_vs(f'{w} service', f'{w} stdlib floor')}); target <= 2x the orjson floor"
         )
     w6 = r["W6 service"]
     lines.append(
         f"W6 cold ({n6} distinct patients, each once): {w6['cpu_ms']:.2f} ms CPU/req, p50 {w6['p50']:.2f} ms, p99 {w6['p99']:.2f} ms, "
         f"{w6['rps']:.0f} req/s; orjson floor (W1 body, interleaved with W6) {r['W6 floor']['cpu_ms']:.2f} "
-        f"({ratio(w6['cpu_ms'], r['W6 floor']['cpu_ms'])}); target <= 2x"
+        f"({cpu_vs('W6 service', 'W6 floor')}); target <= 2x"
     )
     floor_load = r.get("MIN floor wrk") or {}
     for name in ("MIN", "MIN+enc"):
@@ -508,10 +535,15 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
         lines.append(
             f"{name:<8} minimal order-select (1.5 KB{', encounterId' if name.endswith('enc') else ''}), target <= 0.7 ms "
             f"CPU/req: sequential {m['cpu_ms']:.2f} (floor {r['MIN floor']['cpu_ms']:.2f}, "
-            f"{ratio(m['cpu_ms'], r['MIN floor']['cpu_ms'])}); 16 connections {load.get('cpu_ms', 0):.2f} "
-            f"(floor {floor_load.get('cpu_ms', 0):.2f}, {ratio(load.get('cpu_ms'), floor_load.get('cpu_ms'))}), "
+            f"{cpu_vs(f'{name} service', 'MIN floor')}); 16 connections {load.get('cpu_ms', 0):.2f} "
+            f"(floor {floor_load.get('cpu_ms', 0):.2f}, {cpu_vs(f'{name} wrk', 'MIN floor wrk')}), "
             f"{load.get('rps', 0):.0f} req/s, p99 {load.get('p99', 0):.1f} ms (target < 15; floor {floor_load.get('p99', 0):.1f})"
         )
+    lines.append(
+        f"In process, no HTTP: MIN's hook pipeline alone {r['MIN in process']['cpu_ms']:.2f} ms CPU/call (the whole "
+        f"call's target is 0.7); W6's fhir.resources validation alone {r['W6 validation']['cpu_ms']:.2f} ms CPU/call "
+        f"({r['W6 validation']['resources']:.1f} resources per call; the W6 floor is {r['W6 floor']['cpu_ms']:.2f})"
+    )
     first, last = r["W5 first"], r["W5 last"]
     lines.append(
         f"W5 history (one encounter, {n5} calls): first fifth {first['rps']:.0f} req/s, {first['cpu_ms']:.2f} ms CPU/req; "
@@ -523,7 +555,7 @@ def report(r: dict[str, dict], size1: int, size2: int, delay_ms: int, n_workers:
     for who in ("service", "floor"):
         m = r.get(f"W4 {who}") or {}
         if m:
-            vs = ratio(m.get("cpu_ms"), (r.get("W4 floor") or {}).get("cpu_ms")) if who == "service" else ""
+            vs = cpu_vs("W4 service", "W4 floor") if who == "service" else ""
             lines.append(
                 f"W4 {who:<8} W1 at 16 connections: {m.get('rps', 0):.0f} req/s, p50 {m.get('p50', 0):.1f} ms, "
                 f"p99 {m.get('p99', 0):.1f} ms, {m.get('cpu_ms', 0):.2f} ms CPU/req"

@@ -280,6 +280,20 @@ def with_contained_medication(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     return resource
 
 
+def filled_draft(reshaped: dict[str, Any], patient_id: str) -> dict[str, Any]:
+    """A reshaped draft with the 1..1 elements EHRs leave out of drafts filled in (the draft's status and
+    intent, this patient as subject, a medicine named only in a contained Medication), ready to validate."""
+    filled = reshaped
+    filled.setdefault("status", "draft")
+    filled.setdefault("intent", "order")
+    filled.setdefault("subject", {"reference": f"Patient/{patient_id}"})
+    if filled["resourceType"] == "MedicationRequest":
+        filled = dict(with_contained_medication(filled))
+        if "medicationCodeableConcept" not in filled and "medicationReference" not in filled:
+            filled["medicationCodeableConcept"] = {"text": "unspecified medication"}
+    return filled
+
+
 def draft_order_fact(resource: Mapping[str, Any], patient_id: str) -> rec.Order | rec.UnreadableOrder | None:
     """A draft order as real EHRs send it: single objects where R4 has arrays are wrapped (fhir_shape), and
     missing 1..1 elements are filled before validation. An order that still fails is returned as unreadable,
@@ -292,14 +306,7 @@ def draft_order_fact(resource: Mapping[str, Any], patient_id: str) -> rec.Order 
         return rec.UnreadableOrder(rec.ref_of(resource), "an order", ("(nested too deeply to read)",))
     if changed:
         log.info("draft order reshaped", extra={"resource_type": resource.get("resourceType"), "reshaped": changed})
-    filled = reshaped
-    filled.setdefault("status", "draft")
-    filled.setdefault("intent", "order")
-    filled.setdefault("subject", {"reference": f"Patient/{patient_id}"})
-    if filled["resourceType"] == "MedicationRequest":
-        filled = dict(with_contained_medication(filled))
-        if "medicationCodeableConcept" not in filled and "medicationReference" not in filled:
-            filled["medicationCodeableConcept"] = {"text": "unspecified medication"}
+    filled = filled_draft(reshaped, patient_id)
     if not rec.validate(filled):
         concept = filled.get("medicationCodeableConcept") or filled.get("code") or filled.get("codeCodeableConcept")
         label = rec.Concept.from_json(concept).label() if isinstance(concept, Mapping) else "an order"
