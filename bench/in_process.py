@@ -23,7 +23,7 @@ from cds_service import record as rec
 from cds_service.app import create_app
 from cds_service.fhir_models import model_for, preload
 from cds_service.fhir_shape import normalise
-from cds_service.patient_data import filled_draft
+from cds_service.patient_data import filled_draft, worth_reading
 from cds_service.protocol import parse_hook_request
 from cds_service.rules.knowledge import knowledge
 from cds_service.rules.selection import selector_for
@@ -69,9 +69,7 @@ def validation_ms(bodies: list[bytes]) -> tuple[float, float]:
             resource
             for value in body.get("prefetch", {}).values()
             for resource in rec.iter_resources(value)
-            if resource.get("resourceType") != "Patient"
-            and selector.is_relevant(resource)
-            and not rec.is_excluded(resource)
+            if worth_reading(resource, selector)
         ]
         patient = body["context"]["patientId"]
         chosen += [filled_draft(normalise(e["resource"])[0], patient) for e in body["context"]["draftOrders"]["entry"]]

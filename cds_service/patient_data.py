@@ -164,6 +164,12 @@ class KeyRead:
     invalid: tuple[rec.InvalidResource, ...]  # logged again on every call that reads them
 
 
+def worth_reading(resource: Mapping[str, Any], selector: Selector) -> bool:
+    """Whether a rule could act on this resource, so that it is validated and read into facts."""
+    # Relevance first: it rejects most of a large record with one set lookup per coding.
+    return selector.is_relevant(resource) and not rec.is_excluded(resource)
+
+
 def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Selector) -> KeyRead:
     """Read one key's resources (a prefetched Bundle or resource, or the resources fetched for it)."""
     conditions, observations, orders, medications, allergies = [], [], [], [], []
@@ -179,8 +185,7 @@ def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Sele
         if kind == "Patient":
             patient = resource
             continue
-        # Relevance first: it rejects most of a large record with one set lookup per coding.
-        if not selector.is_relevant(resource) or rec.is_excluded(resource):
+        if not worth_reading(resource, selector):
             continue
         if found := rec.problems(resource):
             invalid.append(rec.InvalidResource(str(kind), resource.get("id"), found))
