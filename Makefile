@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets bench bench-compare container-test scale-out-test mutation fuzz soak
+.PHONY: install run test lint format clean valuesets bench bench-compare container-test scale-out-test clock-ahead-test mutation fuzz soak
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,13 +23,18 @@ install: $(STAMP) $(NODE_STAMP)
 run: install
 	$(BIN)/cds-service dev
 
-## Lint, the whole test suite (unit and integration, against the real local FHIR server), then the
-## container image smoke test and the scale-out test of deploy/compose.yaml (both skipped with a message
-## where Podman is not available).
+## Lint, the whole test suite (unit and integration, against the real local FHIR server), the in-process
+## tests again with the clock 400 days ahead (faketime), then the container image smoke test and the
+## scale-out test of deploy/compose.yaml (each skipped with a message where its tool is not available).
 test: install lint
 	$(BIN)/python -m pytest
+	scripts/clock-ahead-test
 	scripts/container-smoke-test
 	scripts/scale-out-test
+
+## The in-process tests with the machine's clock 400 days ahead: no outcome may depend on the day.
+clock-ahead-test: install
+	scripts/clock-ahead-test
 
 ## Build the Dockerfile with Podman and smoke-test the running image.
 container-test: install

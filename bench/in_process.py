@@ -21,6 +21,7 @@ import orjson
 
 from cds_service import record as rec
 from cds_service.app import create_app
+from cds_service.clock import wall_clock
 from cds_service.fhir_models import model_for, preload
 from cds_service.fhir_shape import normalise
 from cds_service.patient_data import filled_draft, worth_reading
@@ -61,7 +62,7 @@ def pipeline_ms(body: dict, service_id: str, calls: int) -> float:
 def validation_ms(bodies: list[bytes]) -> tuple[float, float]:
     """fhir.resources validation of what each body's call reads: ms CPU per call, resources per call."""
     preload()
-    selector = selector_for(knowledge(), Settings().fever_lookback_days)
+    selector = selector_for(knowledge(), Settings().fever_lookback_days, wall_clock)
     per_call: list[list[dict]] = []
     for raw in bodies:
         body = orjson.loads(raw)

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import console, logs
 from .cards import validate_order_templates
+from .clock import Clock, wall_clock
 from .errors import AuthenticationFailed, ServiceError, StorageUnavailable
 from .feedback import parse_feedback
 from .fhir_client import FhirClient
@@ -30,7 +31,7 @@ from .rules.knowledge import knowledge
 from .rules.registry import check_knowledge
 from .rules.selection import selector_for
 from .settings import Settings
-from .storage import Store, utcnow
+from .storage import Store
 from .trust import Caller, KeySets, ReplayGuard, Verifier, caller_key, load_registry
 
 log = logging.getLogger("cds_service.http")
@@ -59,7 +60,9 @@ def error_response(exc: ServiceError) -> Any:
     return response
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, clock: Clock = wall_clock) -> Flask:
+    """`clock`: the time every date-dependent decision reads (tests of records with absolute dates pass the
+    recording's time)."""
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     app = Flask(__name__)
@@ -69,15 +72,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     kb = knowledge()
     preload()
     executor = ThreadPoolExecutor(max_workers=settings.fhir_concurrency, thread_name_prefix="fhir")
-    selector = selector_for(kb, settings.fever_lookback_days)
+    selector = selector_for(kb, settings.fever_lookback_days, clock)
     assembler = PatientDataAssembler(settings, FhirClient(settings), executor, selector)
     validate_order_templates()
     check_knowledge()
     store = Store(settings.database_url, wait_s=settings.database_wait_s)
-    retention = RetentionJob(store, settings.retention_days, settings.purge_interval_s)
+    retention = RetentionJob(store, settings.retention_days, settings.purge_interval_s, clock)
     retention.start()
     memory = Memory(store, MemoryPolicy.load(settings.suppression_days)) if settings.memory_enabled else None
-    pipeline = HookPipeline(settings, assembler, kb, store, memory)
+    pipeline = HookPipeline(settings, assembler, kb, store, memory, clock)
     app.extensions["cds"] = {
         "settings": settings,
         "services": load_services(),
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "store": store,
         "retention": retention,
         "verifier": _verifier(settings, store),
+        "clock": clock,
     }
 
     app.register_blueprint(api)
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         assembler=assembler,
         kb=kb,
         windows=pipeline.windows,
+        clock=clock,
         refuse=operation_outcome,
     )
     _register_http_behaviour(app, settings)
@@ -227,7 +232,7 @@ def receive_feedback(service_id: str) -> Any:
     store = _cds()["store"]
     try:
         caller: Caller | None = g.get("caller")
-        known = store.add_feedback(service_id, items, utcnow(), caller_key(caller) if caller else LOCAL_CALLER)
+        known = store.add_feedback(service_id, items, _cds()["clock"](), caller_key(caller) if caller else LOCAL_CALLER)
     except (SQLAlchemyError, OSError, UnicodeError) as exc:
         # Never a 200 for feedback that was not stored: the EHR should retry.
         store.failed("feedback", exc)

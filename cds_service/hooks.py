@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from .cards import CardContext, render
+from .clock import Clock, wall_clock
 from .memory import Memory, fingerprint
 from .patient_data import PatientDataAssembler
 from .protocol import CdsService, HookRequest
@@ -34,6 +35,7 @@ class HookPipeline:
     kb: Knowledge
     store: Store
     memory: Memory | None
+    clock: Clock = field(default=wall_clock)
 
     @property
     def windows(self) -> ClinicalWindows:
@@ -51,7 +53,7 @@ class HookPipeline:
         now: datetime | None = None,
         allowed_servers: tuple[str, ...] | None = None,
     ) -> HookAnswer:
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         record = self.assembler.assemble(service, request, allowed_servers)
         orders = orders_in_question(request.hook, record, request.selections)
         findings = evaluate(request.hook, record, orders, self.kb, now, self.windows)

@@ -12,14 +12,16 @@ import random
 import threading
 from datetime import timedelta
 
-from .storage import Store, utcnow
+from .clock import Clock, wall_clock
+from .storage import Store
 
 log = logging.getLogger(__name__)
 
 
 class RetentionJob:
-    def __init__(self, store: Store, retention_days: float, interval_s: float) -> None:
+    def __init__(self, store: Store, retention_days: float, interval_s: float, clock: Clock = wall_clock) -> None:
         self.store = store
+        self.clock = clock
         self.retention = timedelta(days=retention_days)
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -28,7 +30,7 @@ class RetentionJob:
     def run_once(self) -> tuple[int, int]:
         """Delete what is older than the retention period; (cards, feedback) deleted."""
         try:
-            cards, answers = self.store.purge(utcnow() - self.retention)
+            cards, answers = self.store.purge(self.clock() - self.retention)
         except Exception as exc:
             self.store.failed("purge", exc)
             return 0, 0

@@ -573,7 +573,3 @@ class Store:
             c = conn.execute(cards.delete().where(cards.c.created_at < older_than)).rowcount
             conn.execute(encounter_memory.delete().where(encounter_memory.c.updated_at < older_than))
         return c, f
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -13,6 +13,8 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from cds_service.clock import wall_clock
+
 SYSTEMS = {
     "icd": "http://hl7.org/fhir/sid/icd-10-cm",
     "snomed": "http://snomed.info/sct",
@@ -311,7 +313,7 @@ def patient_record(
     from cds_service.rules.selection import selector_for
 
     kb = knowledge()
-    selector = selector_for(kb, int(kb.thresholds.fever_days.value))
+    selector = selector_for(kb, int(kb.thresholds.fever_days.value), wall_clock)
 
     readers = {
         "Condition": ("conditions", rec.condition_fact),

@@ -13,7 +13,7 @@ from cds_service.rules.registry import RULE_IDS, check_knowledge, knowledge_prob
 
 FILES = {
     n: json.loads((KNOWLEDGE_DIR / f"{n}.json").read_text())
-    for n in ("cards", "citations", "override_reasons", "memory", "low_value", "thresholds")
+    for n in ("cards", "citations", "override_reasons", "memory", "low_value", "thresholds", "red_flags")
 }
 
 
@@ -48,6 +48,14 @@ def test_the_shipped_knowledge_fits_the_rules() -> None:
         (
             lambda f: f["thresholds"]["thresholds"].__setitem__("unused_weeks", {"value": 1, "citation": "guideline"}),
             "'unused_weeks' is read by no rule and printed by no card",
+        ),
+        (
+            lambda f: f["red_flags"]["silences"]["rules"].append("lbp-startback"),
+            "red_flags.json silences unknown rule 'lbp-startback'",
+        ),
+        (
+            lambda f: f["red_flags"]["silences"].__setitem__("citation", "nowhere"),
+            "red_flags.json 'silences' cites unknown source",
         ),
         (
             lambda f: f["thresholds"]["thresholds"].pop("review_weeks"),

@@ -9,13 +9,14 @@ import logging
 
 import orjson
 
+from cds_service.clock import wall_clock
 from cds_service.patient_data import ReadCache, read_key
 from cds_service.rules.knowledge import knowledge
 from cds_service.rules.selection import selector_for
 
 from .conftest import hook_request
 
-SELECTOR = selector_for(knowledge(), 30)
+SELECTOR = selector_for(knowledge(), 30, wall_clock)
 
 
 def conditions(patient: str = "lbp-cauda-equina") -> dict:

@@ -9,8 +9,9 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select
 
 from cds_service.app import create_app
+from cds_service.clock import wall_clock
 from cds_service.retention import RetentionJob
-from cds_service.storage import Store, cards, utcnow
+from cds_service.storage import Store, cards
 
 from .conftest import dev_settings
 
@@ -25,7 +26,7 @@ def _card(uuid: str, age_days: float) -> dict:
         "indicator": "warning",
         "patient_id": "p",
         "evidence": [],
-        "created_at": utcnow() - timedelta(days=age_days),
+        "created_at": wall_clock() - timedelta(days=age_days),
     }
 
 

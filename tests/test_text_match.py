@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.clock import wall_clock
 from cds_service.rules.knowledge import knowledge
 
 KB = knowledge()
@@ -67,7 +68,7 @@ def test_an_uncoded_duloxetine_order_is_read() -> None:
         "status": "active",
         "medicationCodeableConcept": {"text": "Duloxetine 30mg"},
     }
-    assert selector_for(KB, 14).is_relevant(order)
+    assert selector_for(KB, 14, wall_clock).is_relevant(order)
 
 
 def _fresh_matcher():

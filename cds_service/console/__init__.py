@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
 
 from ..cards import override_reason_names
+from ..clock import Clock, wall_clock
 from ..fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
 from ..patient_data import PatientDataAssembler
 from ..protocol import CdsService
@@ -66,6 +66,7 @@ def register(
     kb: Knowledge,
     windows: ClinicalWindows,
     refuse: Callable[[int, str, str], Any],
+    clock: Clock = wall_clock,
 ) -> None:
     """Mount /console when it is enabled; otherwise nothing is mounted and /console is a 404."""
     check_settings(settings)
@@ -104,7 +105,7 @@ def register(
 
     @console.get("/gallery")
     def card_gallery() -> str:
-        entries = gallery.build(directory, services, assembler, kb, windows) if directory.is_dir() else []
+        entries = gallery.build(directory, services, assembler, kb, windows, clock()) if directory.is_dir() else []
         return render_template(
             "gallery.html", page="gallery", entries=entries, fixtures=str(directory), reason_names=reason_names
         )
@@ -112,7 +113,7 @@ def register(
     @console.get("/answers")
     def answers_page() -> Any:
         try:
-            period = answers.Period.parse(request.args.get("from"), request.args.get("to"), datetime.now(UTC).date())
+            period = answers.Period.parse(request.args.get("from"), request.args.get("to"), clock().date())
         except ValueError as exc:
             return refuse(400, f"the date range is not valid: {exc}", "invalid")
         report = store.report(period.start, period.end)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,9 @@ def build(
     assembler: PatientDataAssembler,
     kb: Knowledge,
     windows: ClinicalWindows,
+    now: datetime,
 ) -> list[GalleryEntry]:
     by_hook = {s.hook: s for s in services.values()}
-    now = datetime.now(UTC)
     entries = []
     for scenario in scenarios(directory):
         service = by_hook[scenario["hook"]]

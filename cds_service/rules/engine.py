@@ -111,8 +111,11 @@ def evaluate(
         stratified = None if known_axspa else stratified_care(record, episode, kb)
         findings.extend(f for f in (stratified, review_and_referral(record, episode, kb)) if f)
         urgent = any(f.indicator != "info" for f in findings)
-        if not flags and inflammatory is None and not urgent:
+        if inflammatory is None and not urgent:
             findings.append(first_line_plan(episode))
+    if flags:
+        # Routine advice beside a red flag is noise at the moment the clinician must act on the red flag.
+        findings = [f for f in findings if f.rule not in kb.silenced_by_red_flag]
     return _ordered(findings)
 
 

@@ -145,6 +145,8 @@ class Knowledge:
     red_flag_categories: tuple[RedFlagCategory, ...]
     caution_signals: tuple[RedFlagSignal, ...]
     red_flag_statement: str
+    # Routine cards a red flag holds back on that call (red_flags.json 'silences', with the reason there).
+    silenced_by_red_flag: frozenset[str]
     text: TextMatcher
     episode: EpisodeRules
     thresholds: Thresholds
@@ -294,6 +296,7 @@ def knowledge() -> Knowledge:
         red_flag_categories=tuple(categories),
         caution_signals=tuple(cautions),
         red_flag_statement=flags["guideline_statement"],
+        silenced_by_red_flag=frozenset(flags["silences"]["rules"]),
         text=TextMatcher.build(terms, negation["negated_before"], negation["negated_after"]),
         episode=EpisodeRules(valueset=sets[episode["valueset"]], text_key=EPISODE_TEXT_KEY),
         thresholds=load_thresholds(_read("thresholds.json")),

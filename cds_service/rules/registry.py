@@ -26,6 +26,7 @@ def knowledge_problems(
     memory: Mapping[str, Any],
     low_value: Mapping[str, Any],
     thresholds: Mapping[str, Any],
+    red_flags: Mapping[str, Any],
 ) -> list[str]:
     """What in the knowledge files does not fit the rules (empty when all agree)."""
     problems = []
@@ -49,6 +50,10 @@ def knowledge_problems(
         for r in memory["once_per_encounter"]
         if r not in RULE_IDS
     ]
+    silences = red_flags["silences"]
+    problems += [f"red_flags.json silences unknown rule {r!r}" for r in silences["rules"] if r not in RULE_IDS]
+    if silences.get("citation") not in citations:
+        problems.append(f"red_flags.json 'silences' cites unknown source {silences.get('citation')!r}")
     for item in low_value["interventions"]:
         if item.get("citation") not in citations:
             problems.append(f"low_value.json {item['id']!r} cites unknown source {item.get('citation')!r}")
@@ -65,7 +70,7 @@ def knowledge_problems(
 
 def check_knowledge() -> None:
     """Refuse to start when the knowledge files and the rules disagree (an unknown rule id, reason or citation)."""
-    names = ("cards", "citations", "override_reasons", "memory", "low_value", "thresholds")
+    names = ("cards", "citations", "override_reasons", "memory", "low_value", "thresholds", "red_flags")
     problems = knowledge_problems(**{name: read_knowledge(f"{name}.json") for name in names})
     if problems:
         raise RuntimeError("the knowledge files do not fit the rules: " + "; ".join(problems))

@@ -9,9 +9,9 @@ that carries only text or an unknown code).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..record import ICD10CM_SYSTEMS, Remembered, as_list, normalise_icd10cm, parse_datetime, text_of
@@ -61,26 +61,28 @@ class Relevance:
     codes: frozenset[tuple[str, str]]
     names: re.Pattern[str]  # uncoded medicine orders read by name
     fever_days: int
+    clock: Callable[[], datetime] = field(compare=False)
     # Whether an order's text names a medicine or bed rest, per text: the same order texts come back on every
     # call for a chart.
     names_a_medicine: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
     names_bed_rest: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
 
     def since(self) -> datetime:
-        return datetime.now(UTC) - timedelta(days=self.fever_days)
+        return self.clock() - timedelta(days=self.fever_days)
 
     def is_relevant(self, resource: Mapping[str, Any]) -> bool:
         return is_relevant(resource, self)
 
 
-def selector_for(kb: Knowledge, fever_days: int) -> Relevance:
-    """`fever_days`: a body temperature older than the fever window can change no advice, so it is not read."""
+def selector_for(kb: Knowledge, fever_days: int, clock: Callable[[], datetime]) -> Relevance:
+    """`fever_days`: a body temperature older than the fever window (as `clock` reads the time) can change no
+    advice, so it is not read."""
     # Lower-casing then a case-sensitive alternation is ten times faster than re.IGNORECASE here.
     # Uncoded orders are read by name: steroids, NSAIDs, second-line medicines, anticoagulants.
     contraindicating = [n for rule in kb.medicine_safety.nsaid for n in rule.medication_names]
     read_by_name = (*kb.steroid_ingredients, *kb.nsaid_names, *kb.second_line_names, *contraindicating)
     names = re.compile("|".join(re.escape(n.lower()) for n in read_by_name))
-    return Relevance(kb, kb.relevant_codes(), names, fever_days)
+    return Relevance(kb, kb.relevant_codes(), names, fever_days, clock)
 
 
 def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:

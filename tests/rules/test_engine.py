@@ -3,7 +3,10 @@ what is named as checked, one card per rule and order, most urgent first."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
+
+import pytest
 
 from cds_service.rules.engine import RED_FLAG_RULE, evaluate, orders_in_question
 from cds_service.rules.imaging import RULE as IMAGING_RULE
@@ -145,3 +148,46 @@ def test_checked_names_steroid_orders_unless_medications_were_unread(kb, limits)
         kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()], gaps=("medicationRequests",)
     )
     assert steroid not in unread.checked
+
+
+# Back pain for 13 weeks with no STarT Back result: the screening card (2 weeks) and the review (12) are due.
+ROUTINE_DUE = {"days_ago": 91, **LBP}
+
+
+def test_without_a_red_flag_weeks_of_back_pain_get_the_routine_cards(kb):
+    rules = _rules(_evaluate(kb, "patient-view", [patient(40), condition(**ROUTINE_DUE)]))
+    assert {"lbp-startback-screen", "lbp-review", "lbp-inflammatory"} <= set(rules)  # began before 45
+
+
+@pytest.mark.parametrize(
+    ("flag", "indicator"),
+    [({"icd": "G83.4"}, "critical"), ({"icd": "C79.51"}, "warning")],
+    ids=["cauda-equina", "metastasis"],
+)
+def test_a_red_flag_of_any_urgency_holds_back_the_routine_cards(kb, flag, indicator):
+    findings = _evaluate(kb, "patient-view", [patient(40), condition(**ROUTINE_DUE), condition(**flag)])
+    assert [(f.rule, f.indicator) for f in findings] == [(RED_FLAG_RULE, indicator)]
+
+
+def test_which_cards_a_red_flag_holds_back_is_read_from_the_knowledge(kb):
+    assert kb.silenced_by_red_flag == {
+        "lbp-first-line",
+        "lbp-startback-screen",
+        "lbp-startback-risk",
+        "lbp-review",
+        "lbp-inflammatory",
+    }
+    unsilenced = dataclasses.replace(kb, silenced_by_red_flag=frozenset({"lbp-first-line"}))
+    resources = [patient(40), condition(**ROUTINE_DUE), condition(icd="C79.51")]
+    shown = set(_rules(_evaluate(unsilenced, "patient-view", resources)))
+    assert {RED_FLAG_RULE, "lbp-startback-screen", "lbp-review", "lbp-inflammatory"} <= shown
+
+
+def test_a_red_flag_keeps_the_advice_about_the_order_being_placed(kb):
+    findings = _evaluate(
+        kb,
+        "order-sign",
+        [patient(40), condition(**LBP), condition(icd="C79.51")],
+        [service_order(id="bed", text="bed rest")],
+    )
+    assert set(_rules(findings)) == {RED_FLAG_RULE, "lbp-bed-rest"}

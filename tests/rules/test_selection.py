@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.clock import wall_clock
 from cds_service.rules.selection import selector_for
 
 from ..builders import allergy, condition, medication, observation, service_order, temperature
@@ -12,7 +13,7 @@ from ..builders import allergy, condition, medication, observation, service_orde
 
 @pytest.fixture(scope="module")
 def relevant(kb):
-    return selector_for(kb, int(kb.thresholds.fever_days.value)).is_relevant
+    return selector_for(kb, int(kb.thresholds.fever_days.value), wall_clock).is_relevant
 
 
 @pytest.mark.parametrize(
@@ -99,7 +100,7 @@ def test_a_temperature_dated_only_by_issued_follows_the_fever_window(relevant, l
 
 
 def test_a_remembered_text_verdict_is_the_verdict_for_that_text_only(kb):
-    selector = selector_for(kb, int(kb.thresholds.fever_days.value))
+    selector = selector_for(kb, int(kb.thresholds.fever_days.value), wall_clock)
     bed_rest, other = service_order(text="Strict bed rest for 3 days"), service_order(text="Physiotherapy referral")
     for _ in range(2):  # the second round answers from what the first remembered
         assert selector.is_relevant(bed_rest) and not selector.is_relevant(other)
@@ -109,7 +110,7 @@ def test_a_remembered_text_verdict_is_the_verdict_for_that_text_only(kb):
 
 
 def test_the_remembered_text_verdicts_stay_bounded(kb, monkeypatch):
-    selector = selector_for(kb, int(kb.thresholds.fever_days.value))
+    selector = selector_for(kb, int(kb.thresholds.fever_days.value), wall_clock)
     monkeypatch.setattr(selector.names_a_medicine, "limit", 3)
     for n in range(5):
         selector.is_relevant(medication(text=f"vitamin {n}"))
