@@ -76,16 +76,22 @@ class PatientDataAssembler:
         for key in service.prefetch:
             found = request.prefetch.get(key.name)
             value: Mapping[str, Any] = found if isinstance(found, Mapping) and _usable_prefetch(found) else {}
+            # Content of another shape than the template's is not provided: fetched, else 412 or "not checked".
+            misfit = key.mismatch(value) if value else None
+            if misfit is not None:
+                log.warning("prefetch does not fit its template", extra={"key": key.name, "reason": misfit})
+                value = {}
             needs_paging = value.get("resourceType") == "Bundle" and _has_next(value)
             if value and not needs_paging:
                 raw[key.name] = value
                 continue
             if base is None:
-                why = (
-                    "prefetch has further pages but no fhirServer was given"
-                    if needs_paging
-                    else ("not prefetched and no fhirServer was given")
-                )
+                if needs_paging:
+                    why = "prefetch has further pages but no fhirServer was given"
+                elif misfit is not None:
+                    why = f"the prefetch held {misfit}, and no fhirServer was given"
+                else:
+                    why = "not prefetched and no fhirServer was given"
                 self._unobtainable(key, request.hook, why, missing, gaps)
                 continue
             if needs_paging:

@@ -21,6 +21,10 @@ ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 ORDER_RESOURCE_TYPES = frozenset({"ServiceRequest", "DeviceRequest", "MedicationRequest"})
 
 
+# Resources that come with a search's own type: the Medication a medicine order or statement refers to.
+COMPANIONS = {"MedicationRequest": ("Medication",), "MedicationStatement": ("Medication",)}
+
+
 @dataclass(frozen=True)
 class PrefetchKey:
     name: str
@@ -30,6 +34,44 @@ class PrefetchKey:
 
     def is_required(self, hook: str) -> bool:
         return hook in self.required_for
+
+    @property
+    def resource_type(self) -> str:
+        """The type the template asks for: `Condition?patient=...` a searchset of Conditions, `Patient/{{id}}`
+        one Patient."""
+        return self.query.split("?", 1)[0].split("/", 1)[0]
+
+    @property
+    def is_search(self) -> bool:
+        return "?" in self.query and "/" not in self.query.split("?", 1)[0]
+
+    def mismatch(self, value: Mapping[str, Any]) -> str | None:
+        """Why prefetched content does not fit this key's template (None when it does). Content of another
+        shape is treated as not provided, never as an empty record: a Patient or a Bundle of Observations
+        under `conditions` would otherwise read as a problem list with nothing on it."""
+        kind = value.get("resourceType")
+        if not self.is_search:
+            return (
+                None if kind == self.resource_type else f"a {kind} where the template asks for a {self.resource_type}"
+            )
+        if kind != "Bundle":
+            return f"a {kind} where the template asks for a Bundle of {self.resource_type}"
+        entries = value.get("entry")
+        belongs = {self.resource_type, "OperationOutcome", *COMPANIONS.get(self.resource_type, ())}
+        others = sorted(
+            {
+                str(resource.get("resourceType"))
+                for entry in (entries if isinstance(entries, list) else [entries])
+                if isinstance(entry, Mapping)
+                and isinstance(resource := entry.get("resource"), Mapping)
+                and resource.get("resourceType") not in belongs
+                # Resources a search includes (_include, e.g. a MedicationRequest's Medication) belong to it.
+                and not (isinstance(entry.get("search"), Mapping) and entry["search"].get("mode") == "include")
+            }
+        )
+        return (
+            f"a Bundle holding {', '.join(others)} where the template asks for {self.resource_type}" if others else None
+        )
 
     def render(self, context: Mapping[str, Any]) -> str:
         """Fill ``{{context.x}}`` tokens from root-level primitive context fields, URL-encoded."""
