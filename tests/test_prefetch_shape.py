@@ -15,7 +15,7 @@ from cds_service.fixture_search import path_and_query, search
 from cds_service.protocol import load_services
 
 from .builders import PATIENT_ID, condition, hook_body, lumbar_mri, patient, searchset
-from .conftest import FAKE_FHIR, TOKEN, client  # noqa: F401 - the app fixture
+from .conftest import FAKE_FHIR, TOKEN
 from .test_patient_data import ANY_FHIR_URL, FHIR_JSON
 
 CAUDA_EQUINA = [patient(52), condition(icd="M54.50", days_ago=10), condition(icd="G83.4", days_ago=1)]
@@ -49,7 +49,7 @@ def test_every_hook_has_required_keys_to_check() -> None:
 
 @pytest.mark.parametrize("content", sorted(WRONG_CONTENT))
 @pytest.mark.parametrize(("hook", "key"), REQUIRED)
-def test_a_required_key_with_wrong_content_is_answered_as_if_it_were_missing(client, hook, key, content):  # noqa: F811
+def test_a_required_key_with_wrong_content_is_answered_as_if_it_were_missing(client, hook, key, content):
     missing = _body(hook)
     del missing["prefetch"][key]
     wrong = _body(hook)
@@ -61,7 +61,7 @@ def test_a_required_key_with_wrong_content_is_answered_as_if_it_were_missing(cli
 
 @pytest.mark.parametrize("content", sorted(WRONG_CONTENT))
 @responses.activate
-def test_wrong_content_under_conditions_is_fetched_and_the_red_flag_shown(client, content):  # noqa: F811
+def test_wrong_content_under_conditions_is_fetched_and_the_red_flag_shown(client, content):
     def answer(request: Any) -> tuple[int, dict[str, str], str]:
         return 200, FHIR_JSON, json.dumps(search(CAUDA_EQUINA, path_and_query(request.url, FAKE_FHIR)))
 
@@ -75,7 +75,7 @@ def test_wrong_content_under_conditions_is_fetched_and_the_red_flag_shown(client
     assert [path_and_query(c.request.url, FAKE_FHIR) for c in responses.calls] == [f"Condition?patient={PATIENT_ID}"]
 
 
-def test_an_optional_key_with_wrong_content_is_named_as_not_checked_and_no_cancel_is_offered(client):  # noqa: F811
+def test_an_optional_key_with_wrong_content_is_named_as_not_checked_and_no_cancel_is_offered(client):
     body = hook_body("order-sign", [patient(40), condition(icd="M54.50", days_ago=10)], drafts=[lumbar_mri()])
     body["prefetch"]["observations"] = searchset([condition(icd="M54.50")])
     (card,) = _post(client, "order-sign", body).get_json()["cards"]
@@ -84,7 +84,7 @@ def test_an_optional_key_with_wrong_content_is_named_as_not_checked_and_no_cance
     assert "held a Bundle holding Condition" in card["detail"]
 
 
-def test_a_medication_a_search_brings_with_its_orders_fits_the_template(client):  # noqa: F811
+def test_a_medication_a_search_brings_with_its_orders_fits_the_template(client):
     body = hook_body("order-sign", [patient(40), condition(icd="M54.50", days_ago=10)], drafts=[lumbar_mri()])
     medication = {"resourceType": "Medication", "id": "m", "code": {"text": "paracetamol 500 mg tablet"}}
     body["prefetch"]["medicationRequests"] = searchset([medication])
