@@ -126,6 +126,7 @@ class ObservationFact:
     value_boolean: bool | None
     value_integer: int | None
     components: tuple[ObservationComponentFact, ...] = ()
+    interpretation: tuple[str, ...] = ()  # v3 ObservationInterpretation codes (H, HH, A...) the laboratory gave
 
 
 @dataclass(frozen=True)
@@ -469,6 +470,13 @@ def observation_fact(resource: Mapping[str, Any]) -> ObservationFact:
         value_boolean=boolean if isinstance(boolean, bool) else None,
         value_integer=value_integer,
         components=tuple(components),
+        interpretation=tuple(
+            str(coding["code"])
+            for concept in as_list(resource.get("interpretation"))
+            if isinstance(concept, Mapping)
+            for coding in as_list(concept.get("coding"))
+            if isinstance(coding, Mapping) and isinstance(coding.get("code"), str)
+        ),
     )
 
 

@@ -73,3 +73,13 @@ def test_a_knowledge_file_that_does_not_fit_is_named(change, message: str) -> No
 def test_every_rule_the_scenarios_expect_is_registered() -> None:
     scenarios = json.loads((KNOWLEDGE_DIR.parent.parent / "fhir_fixtures" / "scenarios.json").read_text())["scenarios"]
     assert {e["rule"] for s in scenarios for e in s["expect"]} <= RULE_IDS
+
+
+def test_the_observations_prefetch_asks_for_every_code_a_red_flag_lab_is_read_by() -> None:
+    from cds_service.protocol import load_services
+    from cds_service.rules.knowledge import knowledge
+
+    query = next(k.query for s in load_services().values() for k in s.prefetch if k.name == "observations")
+    asked = {tuple(item.split("|", 1)) for item in query.split("code=", 1)[1].split("&", 1)[0].split(",")}
+    lab_codes = {coding for lab in knowledge().labs for coding in lab.codes}
+    assert lab_codes and lab_codes <= asked

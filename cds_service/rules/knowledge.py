@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from functools import cache, cached_property
 from types import MappingProxyType
@@ -16,6 +16,30 @@ from .text_match import TextMatcher
 
 if TYPE_CHECKING:  # medicine_safety reads Knowledge, so it is imported only for types here
     from .medicine_safety import MedicineSafetyRules
+
+
+@dataclass(frozen=True)
+class LabCriterion:
+    """A laboratory or measurement result that is a red flag beyond a threshold (red_flags.json 'lab')."""
+
+    codes: frozenset[Coding]  # LOINC codes of the result
+    names: re.Pattern[str]  # the result's name in its code text, for results with a local or no code
+    not_names: re.Pattern[str] | None  # another specimen (urine white cells are not a blood count)
+    threshold: Threshold
+    direction: str  # ">=", ">" or "<=": the side of the threshold that is the red flag
+    window: Threshold | None  # days a result counts for; None: whatever its age
+    units: Mapping[str, float]  # lower-cased unit -> factor to the threshold's unit
+    abnormal_interpretations: frozenset[str]  # v3 ObservationInterpretation codes the laboratory flags with
+
+    def recognises(self, codings: tuple[Coding, ...], text: str) -> bool:
+        if self.codes.intersection(codings):
+            return True
+        lowered = text.lower()
+        return self.names.search(lowered) is not None and not (self.not_names and self.not_names.search(lowered))
+
+    def beyond(self, value: float) -> bool:
+        limit = self.threshold.value
+        return {">=": value >= limit, ">": value > limit, "<=": value <= limit}[self.direction]
 
 
 @dataclass(frozen=True)
@@ -32,6 +56,7 @@ class RedFlagSignal:
     fever_observation: bool = False
     steroid_medication: bool = False
     why: str = ""  # caution signals: why they matter
+    lab: LabCriterion | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +113,11 @@ class Thresholds:
     adult_min_age: Threshold
     older_risk_age: Threshold
     measure_max_age: Threshold
+    esr_raised_mm_h: Threshold
+    crp_raised_mg_l: Threshold
+    wbc_raised_10e9_l: Threshold
+    osteoporosis_t_score: Threshold
+    lab_recent_days: Threshold
 
     @cached_property
     def placeholders(self) -> Mapping[str, str]:
@@ -184,14 +214,41 @@ class Knowledge:
             codes |= valueset.codes
         for observation in self.observation_codes.values():
             codes |= observation
-        return frozenset(codes | self.startback.all_codes)
+        labs = (s.lab.codes for c in self.red_flag_categories for s in c.signals if s.lab)
+        return frozenset(codes | self.startback.all_codes).union(*labs)
+
+    @cached_property
+    def labs(self) -> tuple[LabCriterion, ...]:
+        """Every laboratory criterion of every red-flag category: the selector reads results by these."""
+        return tuple(s.lab for c in self.red_flag_categories for s in c.signals if s.lab)
 
 
 def _read(name: str) -> Any:
     return read_knowledge(name)
 
 
-def _signal(key: str, raw: Mapping[str, Any], sets: Mapping[str, ValueSet]) -> RedFlagSignal:
+def _any_of(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    patterns = tuple(patterns)
+    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+
+
+def _lab(raw: Mapping[str, Any], limits: Thresholds) -> LabCriterion:
+    names = _any_of(raw["names"])
+    if names is None:
+        raise RuntimeError("red_flags.json: a 'lab' signal needs 'names'")
+    return LabCriterion(
+        codes=frozenset((s, c) for s, c in raw["codes"]),
+        names=names,
+        not_names=_any_of(raw.get("not_names", ())),
+        threshold=getattr(limits, raw["threshold"]),
+        direction=raw["direction"],
+        window=getattr(limits, raw["window"]) if "window" in raw else None,
+        units={unit.lower(): float(factor) for unit, factor in raw["units"].items()},
+        abnormal_interpretations=frozenset(raw["abnormal_interpretations"]),
+    )
+
+
+def _signal(key: str, raw: Mapping[str, Any], sets: Mapping[str, ValueSet], limits: Thresholds) -> RedFlagSignal:
     return RedFlagSignal(
         key=key,
         label=raw["label"],
@@ -205,6 +262,7 @@ def _signal(key: str, raw: Mapping[str, Any], sets: Mapping[str, ValueSet]) -> R
         fever_observation=bool(raw.get("fever_observation")),
         steroid_medication=bool(raw.get("steroid_medication")),
         why=raw.get("why", ""),
+        lab=_lab(raw["lab"], limits) if "lab" in raw else None,
     )
 
 
@@ -224,6 +282,7 @@ RULE_VALUESETS = (
 @cache
 def knowledge() -> Knowledge:
     sets = valuesets()
+    limits = load_thresholds(_read("thresholds.json"))
     flags = _read("red_flags.json")
     terms: dict[str, list[str]] = {}
     categories = []
@@ -232,7 +291,7 @@ def knowledge() -> Knowledge:
         for i, raw in enumerate(c["signals"]):
             key = f"{c['id']}:{i}"
             terms[key] = raw.get("text", [])
-            signals.append(_signal(key, raw, sets))
+            signals.append(_signal(key, raw, sets, limits))
         categories.append(
             RedFlagCategory(
                 id=c["id"],
@@ -249,7 +308,7 @@ def knowledge() -> Knowledge:
     for i, raw in enumerate(flags["caution_signals"]):
         key = f"caution:{i}"
         terms[key] = raw.get("text", [])
-        cautions.append(_signal(key, raw, sets))
+        cautions.append(_signal(key, raw, sets, limits))
     episode = _read("episode.json")
     terms[EPISODE_TEXT_KEY] = episode["text"]
     # Imported here: medicine_safety reads Knowledge, and Knowledge is built from its data.
@@ -299,7 +358,7 @@ def knowledge() -> Knowledge:
         silenced_by_red_flag=frozenset(flags["silences"]["rules"]),
         text=TextMatcher.build(terms, negation["negated_before"], negation["negated_after"]),
         episode=EpisodeRules(valueset=sets[episode["valueset"]], text_key=EPISODE_TEXT_KEY),
-        thresholds=load_thresholds(_read("thresholds.json")),
+        thresholds=limits,
         body_temperature=sets["body_temperature"].codes,
         systemic_steroids=sets["systemic_steroid_medicines"],
         bed_rest_codes=frozenset((s, c) for s, c in orders["bed_rest"]["codes"]),

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from ..record import Concept, ConditionFact, MedicationFact, ObservationFact, Order, PatientRecord, Quantity
 from .catalog import reads_thresholds
 from .findings import Caution, RedFlag
-from .knowledge import Knowledge, RedFlagCategory, RedFlagSignal, Thresholds
+from .knowledge import Knowledge, LabCriterion, RedFlagCategory, RedFlagSignal, Thresholds
 from .text_match import names_a_medicine
 
 NEGATIVE_ANSWERS = frozenset({("http://snomed.info/sct", "373067005"), ("http://loinc.org", "LA32-8")})
@@ -91,6 +91,8 @@ def assess_red_flags(
                 flags.extend(_fever(category, signal, record.observations, kb, now, windows))
             if signal.steroid_medication:
                 flags.extend(_steroid_course(category, signal, record.medications, kb, now, windows.steroid_days))
+            if signal.lab is not None:
+                _lab_results(category, signal, signal.lab, record.observations, now, flags, cautions)
     return RedFlagAssessment(tuple(_unique_flags(flags)), tuple(_unique_cautions(cautions)))
 
 
@@ -234,6 +236,49 @@ def _computed_flag(category: RedFlagCategory, signal: RedFlagSignal, ref: str, d
         description,
         summary=category.summary if category.indicator != "critical" else category.summary_not_critical,
     )
+
+
+def _lab_results(
+    category: RedFlagCategory,
+    signal: RedFlagSignal,
+    lab: LabCriterion,
+    observations: Iterable[ObservationFact],
+    now: datetime,
+    flags: list[RedFlag],
+    cautions: list[Caution],
+) -> None:
+    """A result beyond its threshold, or flagged abnormal by the laboratory, within its window: a red flag.
+    One older than the window, or in a unit that cannot be compared, is a caution; never set aside."""
+    for obs in observations:
+        if obs.status not in COUNTING_OBSERVATION_STATUSES or not lab.recognises(
+            obs.code.codings, obs.code.search_text
+        ):
+            continue
+        name = obs.code.text or obs.code.label()
+        when = obs.effective.date().isoformat() if obs.effective else "date not recorded"
+        flagged = sorted(lab.abnormal_interpretations.intersection(obs.interpretation))
+        value = None
+        if obs.quantity is not None and (factor := lab.units.get(obs.quantity.unit.strip().lower())) is not None:
+            value = obs.quantity.value * factor
+        if value is not None and lab.beyond(value):
+            reading = f"{value:g} {lab.threshold.unit} ({lab.direction} {lab.threshold} {lab.threshold.unit})"
+        elif flagged:
+            shown = f"{obs.quantity.value:g} {obs.quantity.unit}, " if obs.quantity else ""
+            reading = f"{shown}flagged {'/'.join(flagged)} by the laboratory"
+        elif obs.quantity is not None and value is None:
+            description = f"{name} {obs.quantity.value:g} {obs.quantity.unit or '(no unit)'} on {when}"
+            why = f"its unit could not be compared with {lab.direction} {lab.threshold} {lab.threshold.unit}; read it"
+            cautions.append(Caution(signal.label, description, obs.ref, why))
+            continue
+        else:
+            continue
+        description = f"{name} {reading} on {when}"
+        window = lab.window.value if lab.window else None
+        if window is not None and obs.effective is not None and obs.effective < now - timedelta(days=window):
+            why = f"more than {window:g} days old, so not counted as a new red flag; ask whether it was followed up"
+            cautions.append(Caution(signal.label, description, obs.ref, why))
+            continue
+        flags.append(_computed_flag(category, signal, obs.ref, description))
 
 
 def is_systemic_steroid(medication: MedicationFact, kb: Knowledge) -> bool:

@@ -58,7 +58,9 @@ def knowledge_problems(
         if item.get("citation") not in citations:
             problems.append(f"low_value.json {item['id']!r} cites unknown source {item.get('citation')!r}")
     card_text = json.dumps(cards)
-    read = thresholds_read()
+    labs = [s["lab"] for c in red_flags["categories"] for s in c["signals"] if "lab" in s]
+    by_labs = {lab[k] for lab in labs for k in ("threshold", "window") if k in lab}
+    read = thresholds_read() | by_labs
     for name, item in thresholds["thresholds"].items():
         if item.get("citation") not in citations:
             problems.append(f"thresholds.json {name!r} cites unknown source {item.get('citation')!r}")

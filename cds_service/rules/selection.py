@@ -66,6 +66,7 @@ class Relevance:
     # call for a chart.
     names_a_medicine: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
     names_bed_rest: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
+    names_a_lab: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
 
     def since(self) -> datetime:
         return self.clock() - timedelta(days=self.fever_days)
@@ -105,6 +106,10 @@ def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
         return True
     if kind == "Condition":
         return kb.text.might_match(text_of(resource, element))
+    if kind == "Observation":
+        # A red-flag laboratory result sent with a local code or none: read by its name (ESR, CRP, T-score).
+        text = text_of(resource, element)
+        return relevance.names_a_lab.answer(text, lambda: any(lab.recognises((), text) for lab in kb.labs))
     if kind in {"ServiceRequest", "DeviceRequest"}:
         text = text_of(resource, element)
         return relevance.names_bed_rest.answer(text, lambda: any(p.search(text) for p in kb.bed_rest_patterns))

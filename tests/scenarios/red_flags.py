@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..builders import condition, medication, temperature
+from ..builders import condition, medication, observation, temperature
 
 LBP = {"icd": "M54.50", "display": "Low back pain, unspecified"}
 
@@ -569,5 +569,57 @@ SCENARIOS: list[dict[str, Any]] = [
         imaging="warning",
         cancel=False,
         text=["Not checked"],
+    ),
+    # --- red flags carried by laboratory results, with their negative twins (the same record, a normal value)
+    s(
+        "a raised ESR of 62 mm/h with no diagnosis is a red flag",
+        [observation(value=62, unit="mm/h", loinc="4537-7", display="Erythrocyte sedimentation rate", days_ago=5)],
+        red_flags={"raised-inflammatory-markers"},
+        **RED_FLAG,
+    ),
+    s(
+        "a normal ESR of 12 mm/h leaves the ordinary imaging advice",
+        [observation(value=12, unit="mm/h", loinc="4537-7", display="Erythrocyte sedimentation rate", days_ago=5)],
+        **NO_FLAG,
+    ),
+    s(
+        "a CRP of 4.8 mg/dL (48 mg/L) is a red flag",
+        [observation(value=4.8, unit="mg/dL", loinc="1988-5", display="C reactive protein", days_ago=2)],
+        red_flags={"raised-inflammatory-markers"},
+        **RED_FLAG,
+    ),
+    s(
+        "a CRP of 0.4 mg/dL (4 mg/L) is not",
+        [observation(value=0.4, unit="mg/dL", loinc="1988-5", display="C reactive protein", days_ago=2)],
+        **NO_FLAG,
+    ),
+    s(
+        "a white cell count of 15.2 x10^3/uL is a red flag",
+        [observation(value=15.2, unit="10*3/uL", loinc="6690-2", display="WBC", days_ago=1)],
+        red_flags={"raised-inflammatory-markers"},
+        **RED_FLAG,
+    ),
+    s(
+        "a white cell count of 7.1 x10^3/uL is not",
+        [observation(value=7.1, unit="10*3/uL", loinc="6690-2", display="WBC", days_ago=1)],
+        **NO_FLAG,
+    ),
+    s(
+        "a DXA femoral neck T-score of -2.7 is osteoporosis",
+        [observation(value=-2.7, unit="{T-score}", text="DXA femoral neck T-score", days_ago=200)],
+        red_flags={"osteoporosis-fracture"},
+        **RED_FLAG,
+    ),
+    s(
+        "a DXA T-score of -1.8 is osteopenia, not osteoporosis",
+        [observation(value=-1.8, unit="{T-score}", text="DXA femoral neck T-score", days_ago=200)],
+        **NO_FLAG,
+    ),
+    s(
+        "a CRP in a unit that cannot be read withholds the cancel",
+        [observation(value=3, unit="mg/mmol", loinc="1988-5", display="C reactive protein", days_ago=2)],
+        red_flags=set(),
+        imaging="warning",
+        cancel=False,
     ),
 ]
