@@ -76,32 +76,6 @@ CURATED: dict[str, tuple[str, list[tuple[str, str | None, list[str] | None]]]] =
     ),
     "duloxetine": ("Duloxetine", [("meds", None, ["72625", "596926", "596930", "596934"])]),
     "startback": ("STarT Back Screening Tool", [("startback", None, None)]),
-    "radicular_pain": (
-        "Radicular pain: sciatica, lumbar radiculopathy, disc disorders with radiculopathy",
-        [
-            (
-                "lbp_dx",
-                None,
-                [
-                    "23056005",
-                    "M54.16",
-                    "M54.17",
-                    "M54.30",
-                    "M54.31",
-                    "M54.32",
-                    "M54.40",
-                    "M54.41",
-                    "M54.42",
-                    "M51.16",
-                    "M51.17",
-                    "M51.361",
-                    "M51.362",
-                    "M51.371",
-                    "M51.372",
-                ],
-            )
-        ],
-    ),
     "exercise_therapy": (
         "Exercise therapy and physiotherapy",
         [("conservative", None, ["229065009", "390864007", "308447003", "444831000124102", "91251008", "229064008"])],

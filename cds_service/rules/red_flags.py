@@ -247,7 +247,8 @@ def _lab_results(
     flags: list[RedFlag],
     cautions: list[Caution],
 ) -> None:
-    """A result beyond its threshold, or flagged abnormal by the laboratory, within its window: a red flag.
+    """A result beyond its threshold, or flagged abnormal by the laboratory where no value can be compared,
+    within its window: a red flag.
     One older than the window, or in a unit that cannot be compared, is a caution; never set aside."""
     for obs in observations:
         if obs.status not in COUNTING_OBSERVATION_STATUSES or not lab.recognises(
@@ -260,7 +261,11 @@ def _lab_results(
         value = None
         if obs.quantity is not None and (factor := lab.units.get(obs.quantity.unit.strip().lower())) is not None:
             value = obs.quantity.value * factor
-        if value is not None and lab.beyond(value):
+        # A value that can be compared decides (a high-sensitivity CRP flagged H against cardiac-risk limits is
+        # not a raised CRP); the laboratory's flag decides when no value can be compared.
+        if value is not None:
+            if not lab.beyond(value):
+                continue
             reading = f"{value:g} {lab.threshold.unit} ({lab.direction} {lab.threshold} {lab.threshold.unit})"
         elif flagged:
             shown = f"{obs.quantity.value:g} {obs.quantity.unit}, " if obs.quantity else ""

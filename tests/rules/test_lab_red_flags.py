@@ -133,3 +133,12 @@ def test_the_window_is_measured_from_the_call_not_the_wall_clock(kb, windows):
     later = NOW + timedelta(days=kb.thresholds.lab_recent_days.value + 2)
     assessment = assess_red_flags(patient_record([result]), (), kb, later, windows)
     assert assessment.flags == () and assessment.cautions
+
+
+def test_a_value_under_the_threshold_decides_even_when_the_laboratory_flagged_it_high(kb, windows):
+    # High-sensitivity CRP reports flag H above cardiac-risk limits (3 mg/L), far under a raised CRP.
+    hs_crp = _lab("30522-7", "hs-CRP", kb.thresholds.crp_raised_mg_l.value - 6, "mg/L")
+    hs_crp["interpretation"] = [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "H"}]}
+    ]
+    assert _flags(kb, windows, hs_crp) == (set(), ())

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from cds_service.rules.bed_rest import bed_rest_ordered
 from cds_service.rules.findings import BackPainEpisode, Finding
 from cds_service.rules.first_line import first_line_plan
@@ -49,6 +51,21 @@ def test_an_epidural_with_documented_radicular_pain_is_not_flagged(kb):
     assert _low_value(kb, epidural, [condition(icd="M51.16")]) == []
     assert _low_value(kb, epidural, [condition(icd="M51.16", status="resolved")]) != []
     assert _low_value(kb, service_order(id="epi", cpt="62323", reason={"icd": "M51.16"})) == []
+
+
+@pytest.mark.parametrize(
+    "radicular",
+    ["M47.26", "M51.17", "M54.16", "M54.41", "M50.12"],
+    ids=["spondylosis-with-radiculopathy", "disc-with-radiculopathy", "radiculopathy", "sciatica", "cervical-disc"],
+)
+def test_an_epidural_for_any_radiculopathy_category_is_not_called_axial(kb, radicular):
+    epidural = service_order(id="epi", cpt="64483")
+    assert _low_value(kb, epidural, [condition(icd=radicular)]) == []
+
+
+@pytest.mark.parametrize("axial", ["M47.816", "M51.36", "M54.50"], ids=["spondylosis", "disc-degeneration", "lbp"])
+def test_an_epidural_for_axial_pain_only_is_low_value(kb, axial):
+    assert len(_low_value(kb, service_order(id="epi", cpt="64483"), [condition(icd=axial)])) == 1
 
 
 def test_reason_and_body_site_decide_whether_the_advice_applies(kb):

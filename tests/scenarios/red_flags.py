@@ -622,4 +622,22 @@ SCENARIOS: list[dict[str, Any]] = [
         imaging="warning",
         cancel=False,
     ),
+    # --- deficits no category used to list: spinal cord compression and myelopathy
+    s(
+        "spinal cord compression G95.20 is a neurological deficit red flag",
+        [condition(icd="G95.20", display="Cord compression, unspecified", days_ago=3)],
+        red_flags={"neurologic-deficit"},
+        **RED_FLAG,
+    ),
+    s(
+        "myelopathy in a disease classified elsewhere (G99.2) is a neurological deficit red flag",
+        [condition(icd="G99.2", display="Myelopathy in diseases classified elsewhere", days_ago=20)],
+        red_flags={"neurologic-deficit"},
+        **RED_FLAG,
+    ),
+    s(
+        "lumbar spinal stenosis without claudication (M48.061) is not a deficit",
+        [condition(icd="M48.061", display="Spinal stenosis, lumbar region without neurogenic claudication")],
+        **NO_FLAG,
+    ),
 ]
