@@ -146,6 +146,21 @@ class LowValueIntervention:
     not_when: ValueSet | None
     why: str
     citation: str
+    text: re.Pattern[str] | None = None  # the order's lower-cased text, for orders with a local code or none
+
+
+@dataclass(frozen=True)
+class ImagingText:
+    """Lumbar imaging written in words (orders.json 'lumbar_imaging'): a modality and a lumbar or sacral site,
+    and nothing that makes it a guided procedure."""
+
+    modality: re.Pattern[str]
+    site: re.Pattern[str]
+    not_: re.Pattern[str]
+
+    def names_lumbar_imaging(self, text: str) -> bool:
+        lowered = text.lower()
+        return bool(self.modality.search(lowered) and self.site.search(lowered) and not self.not_.search(lowered))
 
 
 @dataclass(frozen=True)
@@ -191,6 +206,7 @@ class Knowledge:
     bed_rest_patterns: tuple[re.Pattern[str], ...]
     bed_rest_text: TextMatcher  # the same terms, read with negation ("avoid bed rest" is not a bed-rest order)
     back_body_site: re.Pattern[str]
+    lumbar_imaging_text: ImagingText
     steroid_ingredients: tuple[str, ...]
     non_systemic_terms: tuple[str, ...]
     observation_codes: Mapping[str, frozenset[Coding]]
@@ -232,13 +248,17 @@ def _any_of(patterns: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
+def _required_pattern(patterns: Iterable[str], where: str) -> re.Pattern[str]:
+    pattern = _any_of(patterns)
+    if pattern is None:
+        raise RuntimeError(f"the knowledge needs at least one pattern in {where}")
+    return pattern
+
+
 def _lab(raw: Mapping[str, Any], limits: Thresholds) -> LabCriterion:
-    names = _any_of(raw["names"])
-    if names is None:
-        raise RuntimeError("red_flags.json: a 'lab' signal needs 'names'")
     return LabCriterion(
         codes=frozenset((s, c) for s, c in raw["codes"]),
-        names=names,
+        names=_required_pattern(raw["names"], "red_flags.json lab 'names'"),
         not_names=_any_of(raw.get("not_names", ())),
         threshold=getattr(limits, raw["threshold"]),
         direction=raw["direction"],
@@ -369,6 +389,12 @@ def knowledge() -> Knowledge:
             negation["negated_after"],
         ),
         back_body_site=re.compile("|".join(low_value["back_body_site_text"]), re.IGNORECASE),
+        lumbar_imaging_text=ImagingText(
+            *(
+                _required_pattern(orders["lumbar_imaging"][k], f"lumbar_imaging.{k}")
+                for k in ("modality", "site", "not")
+            )
+        ),
         steroid_ingredients=tuple(orders["systemic_steroids"]["ingredients"]),
         non_systemic_terms=tuple(orders["systemic_steroids"]["non_systemic_terms"]),
         observation_codes={k: frozenset((s, c) for s, c in v) for k, v in orders["observations"].items()},
@@ -380,6 +406,7 @@ def knowledge() -> Knowledge:
                 not_when=sets[i["not_when"]] if "not_when" in i else None,
                 why=i["why"],
                 citation=i["citation"],
+                text=_any_of(i.get("text", ())),
             )
             for i in low_value["interventions"]
         ),

@@ -24,7 +24,11 @@ RULE = register("lbp-low-value", hooks=ALL_HOOKS)
 def intervention_for(order: Order, kb: Knowledge) -> LowValueIntervention | None:
     if not isinstance(order, OrderFact):
         return None
-    return next((i for i in kb.low_value if i.valueset.matches(order.code.codings)), None)
+    coded = next((i for i in kb.low_value if i.valueset.matches(order.code.codings)), None)
+    if coded is not None:
+        return coded
+    text = order.code.search_text.lower()
+    return next((i for i in kb.low_value if i.text is not None and i.text.search(text)), None)
 
 
 def low_value_interventions(

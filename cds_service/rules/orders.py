@@ -7,12 +7,13 @@ from .knowledge import Knowledge
 
 
 def is_lumbar_imaging(order: Order, kb: Knowledge) -> bool:
-    """A ServiceRequest for lumbar or lumbosacral X-ray, CT or MRI (SNOMED CT, LOINC or CPT 721xx)."""
-    return (
-        isinstance(order, OrderFact)
-        and order.resource_type == "ServiceRequest"
-        and kb.vs("lumbar_imaging_curated").matches(order.code.codings) is not None
-    )
+    """A ServiceRequest for lumbar or lumbosacral X-ray, CT or MRI: by code (SNOMED CT, LOINC or CPT 721xx),
+    else by its text ("MRI L-spine w/o contrast", "LS spine XR 2 views"), whatever local code it carries."""
+    if not isinstance(order, OrderFact) or order.resource_type != "ServiceRequest":
+        return False
+    if kb.vs("lumbar_imaging_curated").matches(order.code.codings) is not None:
+        return True
+    return kb.lumbar_imaging_text.names_lumbar_imaging(order.code.search_text)
 
 
 def is_bed_rest(order: Order, kb: Knowledge) -> bool:

@@ -65,7 +65,7 @@ class Relevance:
     # Whether an order's text names a medicine or bed rest, per text: the same order texts come back on every
     # call for a chart.
     names_a_medicine: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
-    names_bed_rest: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
+    names_an_order: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
     names_a_lab: Remembered[str, bool] = field(default_factory=lambda: Remembered(TEXT_VERDICTS), compare=False)
 
     def since(self) -> datetime:
@@ -84,6 +84,15 @@ def selector_for(kb: Knowledge, fever_days: int, clock: Callable[[], datetime]) 
     read_by_name = (*kb.steroid_ingredients, *kb.nsaid_names, *kb.second_line_names, *contraindicating)
     names = re.compile("|".join(re.escape(n.lower()) for n in read_by_name))
     return Relevance(kb, kb.relevant_codes(), names, fever_days, clock)
+
+
+def names_an_order(text: str, kb: Knowledge) -> bool:
+    lowered = text.lower()
+    return (
+        any(p.search(text) for p in kb.bed_rest_patterns)
+        or kb.lumbar_imaging_text.names_lumbar_imaging(text)
+        or any(i.text is not None and i.text.search(lowered) for i in kb.low_value)
+    )
 
 
 def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
@@ -111,8 +120,9 @@ def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
         text = text_of(resource, element)
         return relevance.names_a_lab.answer(text, lambda: any(lab.recognises((), text) for lab in kb.labs))
     if kind in {"ServiceRequest", "DeviceRequest"}:
+        # Orders with a local code or none: bed rest, lumbar imaging or a low-value intervention in words.
         text = text_of(resource, element)
-        return relevance.names_bed_rest.answer(text, lambda: any(p.search(text) for p in kb.bed_rest_patterns))
+        return relevance.names_an_order.answer(text, lambda: names_an_order(text, kb))
     if kind == "MedicationRequest":
         if "medicationReference" in resource:
             return True  # the name is in a contained or referenced Medication: keep and let rules look

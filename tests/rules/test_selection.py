@@ -106,7 +106,7 @@ def test_a_remembered_text_verdict_is_the_verdict_for_that_text_only(kb):
         assert selector.is_relevant(bed_rest) and not selector.is_relevant(other)
         assert selector.is_relevant(medication(text="prednisone 20 mg"))
         assert not selector.is_relevant(medication(text="amoxicillin 500 mg"))
-    assert selector.names_bed_rest.answers == {"Strict bed rest for 3 days": True, "Physiotherapy referral": False}
+    assert selector.names_an_order.answers == {"Strict bed rest for 3 days": True, "Physiotherapy referral": False}
 
 
 def test_the_remembered_text_verdicts_stay_bounded(kb, monkeypatch):
@@ -116,3 +116,10 @@ def test_the_remembered_text_verdicts_stay_bounded(kb, monkeypatch):
         selector.is_relevant(medication(text=f"vitamin {n}"))
     assert len(selector.names_a_medicine.answers) == 3
     assert selector.is_relevant(medication(text="Naproxen 500 mg"))  # still read correctly once full
+
+
+@pytest.mark.parametrize(
+    "text", ["MRI L-spine w/o contrast", "LS spine XR 2 views", "Lumbar corset", "Lumbar ESI L5-S1", "TENS unit"]
+)
+def test_an_order_named_only_in_words_is_read(relevant, text):
+    assert relevant(service_order(text=text)) and relevant(service_order("DeviceRequest", text=text))
