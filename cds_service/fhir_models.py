@@ -2,7 +2,8 @@
 
 fhir.resources 8 ships R5 (its default), R4B and STU3, but no plain R4; the R4B models read the R4
 resources this service uses (Patient, Condition, Observation, ServiceRequest, DeviceRequest,
-MedicationRequest, AllergyIntolerance) because those did not change between R4 and R4B.
+MedicationRequest, MedicationStatement, Procedure, AllergyIntolerance) because those did not change between
+R4 and R4B.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ _MODULES = {
     "ServiceRequest": "servicerequest",
     "DeviceRequest": "devicerequest",
     "MedicationRequest": "medicationrequest",
+    "MedicationStatement": "medicationstatement",
+    "Procedure": "procedure",
     "AllergyIntolerance": "allergyintolerance",
     "Bundle": "bundle",
     "OperationOutcome": "operationoutcome",

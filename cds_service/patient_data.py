@@ -153,6 +153,7 @@ class PatientDataAssembler:
             gaps=(*(g for r in reads for g in r.gaps), *gaps),
             allergies=tuple(_unique(f for r in reads for f in r.allergies)),
             unreadable_drafts=unreadable,
+            procedures=tuple(_unique(f for r in reads for f in r.procedures)),
         )
 
 
@@ -166,6 +167,7 @@ class KeyRead:
     orders: tuple[rec.OrderFact, ...]
     medications: tuple[rec.MedicationFact, ...]
     allergies: tuple[rec.AllergyFact, ...]
+    procedures: tuple[rec.ProcedureFact, ...]
     gaps: tuple[rec.DataGap, ...]
     invalid: tuple[rec.InvalidResource, ...]  # logged again on every call that reads them
 
@@ -178,11 +180,15 @@ def worth_reading(resource: Mapping[str, Any], selector: Selector) -> bool:
 
 def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Selector) -> KeyRead:
     """Read one key's resources (a prefetched Bundle or resource, or the resources fetched for it)."""
-    conditions, observations, orders, medications, allergies = [], [], [], [], []
+    conditions, observations, orders, medications, allergies, procedures = [], [], [], [], [], []
     gaps: list[rec.DataGap] = []
     invalid: list[rec.InvalidResource] = []
     patient = None
-    resources = rec.iter_resources(source) if isinstance(source, Mapping) else source
+    resources = list(rec.iter_resources(source) if isinstance(source, Mapping) else source)
+    # Medications a search brought with its orders or statements (_include): looked up by reference.
+    included = {
+        f"Medication/{r.get('id')}": r for r in resources if r.get("resourceType") == "Medication" and "code" in r
+    }
     if junk := rec.junk_entries(source):
         # Named, never dropped silently: an entry that could not be read could be the red flag.
         gaps.append(rec.DataGap(key, f"{junk} {key} bundle entries", "hold no resource and could not be read"))
@@ -205,9 +211,13 @@ def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Sele
         elif kind in {"ServiceRequest", "DeviceRequest"}:
             orders.append(rec.order_fact(resource, is_draft=False))
         elif kind == "MedicationRequest":
-            medications.append(rec.medication_fact(with_contained_medication(resource), is_draft=False))
+            medications.append(rec.medication_fact(with_medication(resource, included), is_draft=False))
+        elif kind == "MedicationStatement":
+            medications.append(rec.medication_statement_fact(with_medication(resource, included)))
         elif kind == "AllergyIntolerance":
             allergies.append(rec.allergy_fact(resource))
+        elif kind == "Procedure":
+            procedures.append(rec.procedure_fact(resource))
     return KeyRead(
         patient,
         tuple(conditions),
@@ -215,6 +225,7 @@ def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Sele
         tuple(orders),
         tuple(medications),
         tuple(allergies),
+        tuple(procedures),
         tuple(gaps),
         tuple(invalid),
     )
@@ -281,6 +292,12 @@ def _unique(facts: Iterable[Any]) -> list[Any]:
 
 def with_contained_medication(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     """Resolve ``medicationReference: #id`` to the contained Medication's code, as EHRs often send it."""
+    return with_medication(resource, {})
+
+
+def with_medication(resource: Mapping[str, Any], included: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """Resolve ``medicationReference`` to the Medication's code: contained (``#id``), or included in the same
+    search (``Medication/id``)."""
     reference = resource.get("medicationReference")
     if "medicationCodeableConcept" in resource or not isinstance(reference, Mapping):
         return resource
@@ -288,6 +305,9 @@ def with_contained_medication(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     for contained in rec.as_list(resource.get("contained")):
         if isinstance(contained, Mapping) and f"#{contained.get('id')}" == target and "code" in contained:
             return {**resource, "medicationCodeableConcept": contained["code"]}
+    medication = included.get(target)
+    if medication is not None:
+        return {**resource, "medicationCodeableConcept": medication["code"]}
     return resource
 
 

@@ -21,6 +21,12 @@ ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 ORDER_RESOURCE_TYPES = frozenset({"ServiceRequest", "DeviceRequest", "MedicationRequest"})
 
 
+def _type_name(resource: Mapping[str, Any]) -> str:
+    """A resource's type for a message: never the caller's junk echoed back."""
+    kind = resource.get("resourceType")
+    return kind if isinstance(kind, str) and kind.isalpha() and len(kind) <= 64 else "resource of no valid type"
+
+
 # Resources that come with a search's own type: the Medication a medicine order or statement refers to.
 COMPANIONS = {"MedicationRequest": ("Medication",), "MedicationStatement": ("Medication",)}
 
@@ -49,7 +55,7 @@ class PrefetchKey:
         """Why prefetched content does not fit this key's template (None when it does). Content of another
         shape is treated as not provided, never as an empty record: a Patient or a Bundle of Observations
         under `conditions` would otherwise read as a problem list with nothing on it."""
-        kind = value.get("resourceType")
+        kind = _type_name(value)
         if not self.is_search:
             return (
                 None if kind == self.resource_type else f"a {kind} where the template asks for a {self.resource_type}"
@@ -60,11 +66,11 @@ class PrefetchKey:
         belongs = {self.resource_type, "OperationOutcome", *COMPANIONS.get(self.resource_type, ())}
         others = sorted(
             {
-                str(resource.get("resourceType"))
+                _type_name(resource)
                 for entry in (entries if isinstance(entries, list) else [entries])
                 if isinstance(entry, Mapping)
                 and isinstance(resource := entry.get("resource"), Mapping)
-                and resource.get("resourceType") not in belongs
+                and _type_name(resource) not in belongs
                 # Resources a search includes (_include, e.g. a MedicationRequest's Medication) belong to it.
                 and not (isinstance(entry.get("search"), Mapping) and entry["search"].get("mode") == "include")
             }

@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
@@ -96,6 +96,7 @@ class ConditionFact:
     verification_status: str | None
     onset: datetime | None
     recorded: datetime | None
+    abated: datetime | None = None  # when it resolved, where the record says
 
     @property
     def is_active(self) -> bool:
@@ -175,6 +176,18 @@ class MedicationFact:
     is_draft: bool
     resource: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
     supply_days: float | None = None  # days of medicine the order covers, when the order says
+    # A MedicationStatement: what the patient takes or took (reported, reconciled), not an order to advise on.
+    is_statement: bool = False
+    ended: datetime | None = None  # when the statement says the medicine was stopped
+
+    @property
+    def last_taken(self) -> datetime | None:
+        """The latest day the record shows the medicine taken: its end, or its start plus the supply."""
+        if self.ended is not None:
+            return self.ended
+        if self.authored is not None and self.supply_days:
+            return self.authored + timedelta(days=self.supply_days)
+        return self.authored
 
     @property
     def is_open(self) -> bool:
@@ -182,6 +195,17 @@ class MedicationFact:
 
 
 Order = OrderFact | MedicationFact
+
+
+@dataclass(frozen=True)
+class ProcedureFact:
+    """A procedure done (or under way): spinal surgery, a transplant, chemotherapy given."""
+
+    ref: str
+    code: Concept
+    status: str | None
+    performed: datetime | None
+    reasons: tuple[Concept, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,6 +252,7 @@ class PatientRecord:
     gaps: tuple[DataGap, ...] = ()
     allergies: tuple[AllergyFact, ...] = ()
     unreadable_drafts: tuple[UnreadableOrder, ...] = ()
+    procedures: tuple[ProcedureFact, ...] = ()
 
     def gap(self, key: str) -> DataGap | None:
         """The gap for a prefetch key ("observations", ...), if that data could not be had."""
@@ -435,6 +460,8 @@ def condition_fact(resource: Mapping[str, Any]) -> ConditionFact:
         verification_status=_status_code(resource.get("verificationStatus")),
         onset=parse_datetime(resource.get("onsetDateTime")) or _period_start(resource.get("onsetPeriod")),
         recorded=parse_datetime(resource.get("recordedDate")),
+        abated=parse_datetime(resource.get("abatementDateTime"))
+        or (parse_datetime(p.get("end")) if isinstance(p := resource.get("abatementPeriod"), Mapping) else None),
     )
 
 
@@ -580,11 +607,46 @@ def supply_days(resource: Mapping[str, Any]) -> float | None:
     return None
 
 
+def _medication_concept(resource: Mapping[str, Any]) -> Concept:
+    """The medicine's code, else the name a reference carries in its display (`CellCept 500 mg tablet`)."""
+    if "medicationCodeableConcept" in resource:
+        return Concept.from_json(resource.get("medicationCodeableConcept"))
+    reference = resource.get("medicationReference")
+    display = reference.get("display") if isinstance(reference, Mapping) else None
+    return Concept(text=display) if isinstance(display, str) else Concept()
+
+
+def medication_statement_fact(resource: Mapping[str, Any]) -> MedicationFact:
+    """A MedicationStatement read as a medicine the patient takes or took: from its effective time (else the
+    date it was asserted) to the effective period's end."""
+    period = resource.get("effectivePeriod")
+    start = (
+        parse_datetime(resource.get("effectiveDateTime"))
+        or _period_start(period)
+        or parse_datetime(resource.get("dateAsserted"))
+    )
+    end = parse_datetime(period.get("end")) if isinstance(period, Mapping) else None
+    return MedicationFact(
+        ref=ref_of(resource),
+        status=resource.get("status"),
+        medication=_medication_concept(resource),
+        medication_ref=_reference(resource.get("medicationReference")),
+        authored=start,
+        dosage=tuple(_dose(d) for d in as_list(resource.get("dosage")) if isinstance(d, Mapping)),
+        reasons=tuple(Concept.from_json(r) for r in as_list(resource.get("reasonCode"))),
+        is_draft=False,
+        resource=resource,
+        supply_days=(end - start).total_seconds() / 86400 if start and end and end >= start else None,
+        is_statement=True,
+        ended=end,
+    )
+
+
 def medication_fact(resource: Mapping[str, Any], *, is_draft: bool) -> MedicationFact:
     return MedicationFact(
         ref=ref_of(resource),
         status=resource.get("status"),
-        medication=Concept.from_json(resource.get("medicationCodeableConcept")),
+        medication=_medication_concept(resource),
         medication_ref=_reference(resource.get("medicationReference")),
         authored=parse_datetime(resource.get("authoredOn")),
         dosage=tuple(_dose(d) for d in as_list(resource.get("dosageInstruction")) if isinstance(d, Mapping)),
@@ -592,6 +654,16 @@ def medication_fact(resource: Mapping[str, Any], *, is_draft: bool) -> Medicatio
         is_draft=is_draft,
         resource=resource,
         supply_days=supply_days(resource),
+    )
+
+
+def procedure_fact(resource: Mapping[str, Any]) -> ProcedureFact:
+    return ProcedureFact(
+        ref=ref_of(resource),
+        code=Concept.from_json(resource.get("code")),
+        status=resource.get("status"),
+        performed=parse_datetime(resource.get("performedDateTime")) or _period_start(resource.get("performedPeriod")),
+        reasons=tuple(Concept.from_json(r) for r in as_list(resource.get("reasonCode"))),
     )
 
 

@@ -164,6 +164,32 @@ def medication(
     return resource
 
 
+def statement(
+    *, status: str = "active", started_days_ago: float = 365, ended_days_ago: float | None = None, **code: Any
+) -> dict[str, Any]:
+    """A MedicationStatement: a medicine the patient takes (or took, when it ended)."""
+    period = {"start": when(started_days_ago)} | ({"end": when(ended_days_ago)} if ended_days_ago is not None else {})
+    return {
+        "resourceType": "MedicationStatement",
+        "id": f"ms{next(_ids)}",
+        "status": status,
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "medicationCodeableConcept": concept(code),
+        "effectivePeriod": period,
+    }
+
+
+def procedure(*, days_ago: float = 30, status: str = "completed", **code: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": f"pr{next(_ids)}",
+        "status": status,
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": concept(code),
+        "performedDateTime": when(days_ago),
+    }
+
+
 def allergy(*, status: str | None = "active", verification: str | None = None, **code: Any) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "AllergyIntolerance",
@@ -278,6 +304,8 @@ def hook_body(
         "serviceRequests": searchset(by_type.get("ServiceRequest", [])),
         "deviceRequests": searchset(by_type.get("DeviceRequest", [])),
         "medicationRequests": searchset(by_type.get("MedicationRequest", [])),
+        "medicationStatements": searchset(by_type.get("MedicationStatement", [])),
+        "procedures": searchset(by_type.get("Procedure", [])),
         "allergyIntolerances": searchset(by_type.get("AllergyIntolerance", [])),
     }
     for key in omit:
@@ -308,50 +336,24 @@ def patient_record(
     A resource the filter drops never reaches the rules here either, so a filter that hid a red flag
     fails the rule tests too."""
     from cds_service import record as rec
-    from cds_service.patient_data import draft_order_fact, with_contained_medication
+    from cds_service.patient_data import draft_order_fact, read_key
     from cds_service.rules.knowledge import knowledge
     from cds_service.rules.selection import selector_for
 
     kb = knowledge()
     selector = selector_for(kb, int(kb.thresholds.fever_days.value), wall_clock)
-
-    readers = {
-        "Condition": ("conditions", rec.condition_fact),
-        "Observation": ("observations", rec.observation_fact),
-        "ServiceRequest": ("orders", lambda r: rec.order_fact(r, is_draft=False)),
-        "DeviceRequest": ("orders", lambda r: rec.order_fact(r, is_draft=False)),
-        "MedicationRequest": (
-            "medications",
-            lambda r: rec.medication_fact(with_contained_medication(r), is_draft=False),
-        ),
-        "AllergyIntolerance": ("allergies", rec.allergy_fact),
-    }
-    facts: dict[str, list[Any]] = {
-        "conditions": [],
-        "observations": [],
-        "orders": [],
-        "medications": [],
-        "allergies": [],
-    }
-    patient_resource = None
-    for resource in resources:
-        if resource["resourceType"] == "Patient":
-            patient_resource = resource
-            continue
-        if not selector.is_relevant(resource) or rec.is_excluded(resource):
-            continue
-        assert rec.validate(resource), f"builder made invalid FHIR: {rec.problems(resource)}"
-        field, read = readers[resource["resourceType"]]
-        facts[field].append(read(resource))
+    read = read_key("built", resources, selector)  # the service's own reading of one prefetch key
+    assert not read.invalid, f"builder made invalid FHIR: {read.invalid}"
     read_drafts = [draft_order_fact(d, PATIENT_ID) for d in drafts]
     return rec.PatientRecord(
         patient_id=PATIENT_ID,
-        patient_resource=patient_resource,
-        conditions=tuple(facts["conditions"]),
-        observations=tuple(facts["observations"]),
-        orders=tuple(facts["orders"]),
-        medications=tuple(facts["medications"]),
-        allergies=tuple(facts["allergies"]),
+        patient_resource=read.patient,
+        conditions=read.conditions,
+        observations=read.observations,
+        orders=read.orders,
+        medications=read.medications,
+        allergies=read.allergies,
+        procedures=read.procedures,
         draft_orders=tuple(d for d in read_drafts if isinstance(d, rec.OrderFact | rec.MedicationFact)),
         unreadable_drafts=tuple(d for d in read_drafts if isinstance(d, rec.UnreadableOrder)),
         gaps=tuple(rec.DataGap(key, key, "could not be read (test)") for key in gaps),

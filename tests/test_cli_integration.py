@@ -16,7 +16,7 @@ import requests
 from cds_service.cli import build_request, gunicorn_command
 from cds_service.readiness import NotReady, wait_until_ready
 
-from .conftest import FIXTURES, TOKEN
+from .conftest import FIXTURES, SERVICE_FOR_HOOK, TOKEN
 from .postgres import free_port
 
 pytestmark = pytest.mark.integration
@@ -87,7 +87,9 @@ def test_the_service_sends_the_token_and_the_fhir_server_sees_one_query_per_pref
     assert response.status_code == 200
     assert response.json()["cards"][0]["indicator"] == "critical"
     seen = local_fhir.requests[before:]
-    assert len(seen) == 7 and all(r["status"] == 200 for r in seen)  # a missing token would be 401
+    keys = SERVICE_FOR_HOOK["patient-view"].prefetch
+    assert len(keys) == 9 and len(seen) == len(keys)
+    assert all(r["status"] == 200 for r in seen)  # a missing token would be 401
 
 
 def test_a_wrong_token_becomes_412_and_no_log_line_or_answer_contains_a_token(running_service, local_fhir):

@@ -28,7 +28,11 @@ ClinicalWindows = RedFlagWindows
 def orders_in_question(hook: str, record: PatientRecord, selections: Sequence[str]) -> tuple[Order, ...]:
     """order-select: the newly selected drafts; order-sign: every draft; patient-view: open orders on the chart."""
     if hook == "patient-view":
-        return (*(o for o in record.orders if o.is_open), *(m for m in record.medications if m.is_open))
+        # What the patient reports taking (a MedicationStatement) is history, not an order to advise on.
+        return (
+            *(o for o in record.orders if o.is_open),
+            *(m for m in record.medications if m.is_open and not m.is_statement),
+        )
     if hook == "order-select":
         return tuple(o for o in record.draft_orders if is_selected(o.ref, selections))
     return record.draft_orders
@@ -97,7 +101,9 @@ def evaluate(
     if not flags and not known_axspa:
         checked = _checked(kb, windows, record)
         findings.extend(
-            imaging_without_red_flags(o, episode, record, checked, assessment.cautions, age, kb.thresholds)
+            imaging_without_red_flags(
+                o, episode, record, checked, assessment.cautions, age, kb.thresholds, kb.red_flag_sources
+            )
             for o in imaging
         )
     if inflammatory is not None and (hook == "patient-view" or (imaging and known_axspa)):

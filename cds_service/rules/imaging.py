@@ -24,8 +24,6 @@ RULE = register(
     hooks=ALL_HOOKS,
     thresholds=("imaging_early_weeks", "older_risk_age", "measure_max_age"),
 )
-# Where red flags are read from: a gap in any of these is named on the card.
-RED_FLAG_SOURCES = frozenset({"conditions", "observations", "medicationRequests"})
 
 
 def imaging_without_red_flags(
@@ -36,9 +34,11 @@ def imaging_without_red_flags(
     cautions: tuple[Caution, ...],
     age: int | None,
     limits: Thresholds,
+    sources: frozenset[str],
 ) -> Finding:
+    """`sources`: the prefetch keys red flags are read from; a gap in any of them withholds the cancel."""
     early = episode.weeks is None or episode.weeks < limits.imaging_early_weeks.value
-    unread = tuple(f"{gap.what}: {gap.reason}" for gap in record.gaps if gap.key in RED_FLAG_SOURCES)
+    unread = tuple(f"{gap.what}: {gap.reason}" for gap in record.gaps if gap.key in sources)
     notes = []
     if age is None:
         notes.append("Age not checked: no birth date was available.")

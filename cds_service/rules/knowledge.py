@@ -43,6 +43,18 @@ class LabCriterion:
 
 
 @dataclass(frozen=True)
+class MedicineCriterion:
+    """A medicine that implies a red flag (immunosuppression, cancer treatment) when taken within a window."""
+
+    names: tuple[str, ...]  # lower-case ingredient names, found in the medicine's code display or text
+    window: Threshold  # days since it was last taken
+
+    def names_it(self, text: str) -> str | None:
+        lowered = text.lower()
+        return next((n for n in self.names if n in lowered), None)
+
+
+@dataclass(frozen=True)
 class RedFlagSignal:
     key: str  # where its text terms live in the TextMatcher
     label: str
@@ -57,6 +69,7 @@ class RedFlagSignal:
     steroid_medication: bool = False
     why: str = ""  # caution signals: why they matter
     lab: LabCriterion | None = None
+    medicine: MedicineCriterion | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,7 @@ class Thresholds:
     wbc_raised_10e9_l: Threshold
     osteoporosis_t_score: Threshold
     lab_recent_days: Threshold
+    medicine_recent_days: Threshold
 
     @cached_property
     def placeholders(self) -> Mapping[str, str]:
@@ -192,6 +206,7 @@ class Knowledge:
     red_flag_statement: str
     # Routine cards a red flag holds back on that call (red_flags.json 'silences', with the reason there).
     silenced_by_red_flag: frozenset[str]
+    red_flag_sources: frozenset[str]  # prefetch keys red flags are read from (red_flags.json 'sources')
     text: TextMatcher
     episode: EpisodeRules
     thresholds: Thresholds
@@ -232,6 +247,11 @@ class Knowledge:
             codes |= observation
         labs = (s.lab.codes for c in self.red_flag_categories for s in c.signals if s.lab)
         return frozenset(codes | self.startback.all_codes).union(*labs)
+
+    @cached_property
+    def red_flag_medicines(self) -> tuple[str, ...]:
+        """Every medicine name a red-flag signal reads: the selector keeps orders and statements naming them."""
+        return tuple(n for c in self.red_flag_categories for s in c.signals if s.medicine for n in s.medicine.names)
 
     @cached_property
     def labs(self) -> tuple[LabCriterion, ...]:
@@ -283,6 +303,13 @@ def _signal(key: str, raw: Mapping[str, Any], sets: Mapping[str, ValueSet], limi
         steroid_medication=bool(raw.get("steroid_medication")),
         why=raw.get("why", ""),
         lab=_lab(raw["lab"], limits) if "lab" in raw else None,
+        medicine=(
+            MedicineCriterion(
+                tuple(n.lower() for n in raw["medicine"]["names"]), getattr(limits, raw["medicine"]["window"])
+            )
+            if "medicine" in raw
+            else None
+        ),
     )
 
 
@@ -376,6 +403,7 @@ def knowledge() -> Knowledge:
         caution_signals=tuple(cautions),
         red_flag_statement=flags["guideline_statement"],
         silenced_by_red_flag=frozenset(flags["silences"]["rules"]),
+        red_flag_sources=frozenset(flags["sources"]["keys"]),
         text=TextMatcher.build(terms, negation["negated_before"], negation["negated_after"]),
         episode=EpisodeRules(valueset=sets[episode["valueset"]], text_key=EPISODE_TEXT_KEY),
         thresholds=limits,

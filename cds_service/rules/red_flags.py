@@ -20,16 +20,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..record import Concept, ConditionFact, MedicationFact, ObservationFact, Order, PatientRecord, Quantity
+from ..record import (
+    Concept,
+    ConditionFact,
+    MedicationFact,
+    ObservationFact,
+    Order,
+    PatientRecord,
+    ProcedureFact,
+    Quantity,
+)
 from .catalog import reads_thresholds
 from .findings import Caution, RedFlag
-from .knowledge import Knowledge, LabCriterion, RedFlagCategory, RedFlagSignal, Thresholds
+from .knowledge import Knowledge, LabCriterion, MedicineCriterion, RedFlagCategory, RedFlagSignal, Thresholds
 from .text_match import names_a_medicine
 
 NEGATIVE_ANSWERS = frozenset({("http://snomed.info/sct", "373067005"), ("http://loinc.org", "LA32-8")})
+# A procedure that was not done says nothing about the patient (entered-in-error never reaches the rules).
+PROCEDURES_NOT_DONE = frozenset({"not-done", "preparation"})
 COUNTING_OBSERVATION_STATUSES = frozenset({"preliminary", "final", "amended", "corrected", None})
 # Orders that were never given do not add to a steroid course.
-UNGIVEN_MEDICATION_STATUSES = frozenset({"cancelled", "entered-in-error", "draft"})
+UNGIVEN_MEDICATION_STATUSES = frozenset({"cancelled", "entered-in-error", "draft", "not-taken"})
 reads_thresholds("red flags", ("fever_celsius", "fever_days", "long_term_steroid_days", "steroid_lookback_days"))
 
 
@@ -61,12 +72,14 @@ class _Entry:
     active: bool
     started: datetime | None
     where: str  # how it reached us, for the card
+    ended: datetime | None = None  # a resolved entry's end: its window counts from then
 
 
 def assess_red_flags(
     record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime, windows: RedFlagWindows
 ) -> RedFlagAssessment:
     entries = [_condition_entry(c) for c in record.conditions]
+    entries += [_procedure_entry(p) for p in record.procedures if p.status not in PROCEDURES_NOT_DONE]
     entries += [_observation_entry(o) for o in record.observations if _observation_is_positive(o)]
     entries += [_Entry(o.ref, reason, True, now, "reason given on the order") for o in orders for reason in o.reasons]
     flags: list[RedFlag] = []
@@ -93,6 +106,9 @@ def assess_red_flags(
                 flags.extend(_steroid_course(category, signal, record.medications, kb, now, windows.steroid_days))
             if signal.lab is not None:
                 _lab_results(category, signal, signal.lab, record.observations, now, flags, cautions)
+            if signal.medicine is not None:
+                drafts = (o for o in orders if isinstance(o, MedicationFact))
+                flags.extend(_medicines(category, signal, signal.medicine, (*record.medications, *drafts), now))
     return RedFlagAssessment(tuple(_unique_flags(flags)), tuple(_unique_cautions(cautions)))
 
 
@@ -112,8 +128,10 @@ def _judge(
     if entry.active and not signal.window_for_active:
         window = None
     description = _describe(entry, signal)
-    # An undated entry counts as recent: its age cannot be shown, so it cannot be set aside.
-    if isinstance(window, int | float) and entry.started is not None and entry.started < now - timedelta(days=window):
+    # An undated entry counts as recent: its age cannot be shown, so it cannot be set aside. A resolved one
+    # counts from when it ended, where the record says (years of steroid use that stopped last month).
+    latest = entry.ended or entry.started
+    if isinstance(window, int | float) and latest is not None and latest < now - timedelta(days=window):
         if signal.when_older == "caution":
             why = (
                 f"began more than {window:g} days ago, so not counted as a new red flag; ask whether it is new or worse"
@@ -156,7 +174,18 @@ def _condition_entry(condition: ConditionFact) -> _Entry:
     status = condition.clinical_status or "status not recorded"
     if condition.verification_status in {"unconfirmed", "provisional", "differential"}:
         status += f", {condition.verification_status}"
-    return _Entry(condition.ref, condition.code, condition.is_active, condition.started, status)
+    ended = None if condition.is_active else condition.abated
+    return _Entry(condition.ref, condition.code, condition.is_active, condition.started, status, ended)
+
+
+def _procedure_entry(procedure: ProcedureFact) -> _Entry:
+    return _Entry(
+        procedure.ref,
+        procedure.code,
+        True,
+        procedure.performed,
+        f"procedure, {procedure.status or 'status not recorded'}",
+    )
 
 
 def _observation_entry(observation: ObservationFact) -> _Entry:
@@ -286,6 +315,33 @@ def _lab_results(
         flags.append(_computed_flag(category, signal, obs.ref, description))
 
 
+def _medicines(
+    category: RedFlagCategory,
+    signal: RedFlagSignal,
+    medicine: MedicineCriterion,
+    medications: Iterable[MedicationFact],
+    now: datetime,
+) -> list[RedFlag]:
+    """A medicine that implies the red flag, taken within the window: an open order or active statement counts
+    as taken now; a stopped one from the day it was last taken."""
+    since = now - timedelta(days=medicine.window.value)
+    found = []
+    for med in medications:
+        if med.status in UNGIVEN_MEDICATION_STATUSES and not med.is_draft:  # the drafts being signed count
+            continue
+        name = medicine.names_it(med.medication.search_text)
+        if name is None:
+            continue
+        last = now if med.is_open else med.last_taken
+        if last is not None and last < since:
+            continue
+        how = "reported as taken" if med.is_statement else ("being ordered" if med.is_draft else "ordered")
+        started = f", since {med.authored.date().isoformat()}" if med.authored else ""
+        description = f"{med.medication.label()} ({how}{started}; {name})"
+        found.append(_computed_flag(category, signal, med.ref, description))
+    return found
+
+
 def is_systemic_steroid(medication: MedicationFact, kb: Knowledge) -> bool:
     if kb.systemic_steroids.matches(medication.medication.codings) is not None:
         return True
@@ -305,13 +361,14 @@ def _steroid_course(
     now: datetime,
     threshold_days: float,
 ) -> list[RedFlag]:
-    """Days of systemic steroid in the past year, summed over every order: monthly prescriptions of
-    30 days each make a long course even though no single order is long."""
+    """Days of systemic steroid in the past year, summed over every order and statement: monthly prescriptions
+    of 30 days each make a long course even though no single order is long, and years of use recorded as one
+    statement count for the part of them that falls in the past year."""
     since = now - timedelta(days=kb.thresholds.steroid_lookback_days.value)
     total = 0.0
     counted: list[MedicationFact] = []
     for med in medications:
-        if med.status in UNGIVEN_MEDICATION_STATUSES or med.authored is None or med.authored < since:
+        if med.status in UNGIVEN_MEDICATION_STATUSES or med.authored is None or med.authored > now:
             continue
         if not is_systemic_steroid(med, kb):
             continue
@@ -319,6 +376,8 @@ def _steroid_course(
         if med.is_open:
             # An open order has run at least since it was written, whatever supply it names.
             days = max(days, (now - med.authored).total_seconds() / 86400)
+        if med.authored < since:  # only the part of the course inside the look-back
+            days = max(0.0, days - (since - med.authored).total_seconds() / 86400)
         if days:
             total += days
             counted.append(med)

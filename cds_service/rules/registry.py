@@ -58,8 +58,10 @@ def knowledge_problems(
         if item.get("citation") not in citations:
             problems.append(f"low_value.json {item['id']!r} cites unknown source {item.get('citation')!r}")
     card_text = json.dumps(cards)
-    labs = [s["lab"] for c in red_flags["categories"] for s in c["signals"] if "lab" in s]
-    by_labs = {lab[k] for lab in labs for k in ("threshold", "window") if k in lab}
+    criteria = [
+        s[kind] for c in red_flags["categories"] for s in c["signals"] for kind in ("lab", "medicine") if kind in s
+    ]
+    by_labs = {item[k] for item in criteria for k in ("threshold", "window") if k in item}
     read = thresholds_read() | by_labs
     for name, item in thresholds["thresholds"].items():
         if item.get("citation") not in citations:

@@ -26,6 +26,8 @@ CODE_ELEMENT = {
     "ServiceRequest": "code",
     "DeviceRequest": "codeCodeableConcept",
     "MedicationRequest": "medicationCodeableConcept",
+    "MedicationStatement": "medicationCodeableConcept",
+    "Procedure": "code",
     "AllergyIntolerance": "code",
 }
 
@@ -81,7 +83,13 @@ def selector_for(kb: Knowledge, fever_days: int, clock: Callable[[], datetime]) 
     # Lower-casing then a case-sensitive alternation is ten times faster than re.IGNORECASE here.
     # Uncoded orders are read by name: steroids, NSAIDs, second-line medicines, anticoagulants.
     contraindicating = [n for rule in kb.medicine_safety.nsaid for n in rule.medication_names]
-    read_by_name = (*kb.steroid_ingredients, *kb.nsaid_names, *kb.second_line_names, *contraindicating)
+    read_by_name = (
+        *kb.steroid_ingredients,
+        *kb.nsaid_names,
+        *kb.second_line_names,
+        *contraindicating,
+        *kb.red_flag_medicines,
+    )
     names = re.compile("|".join(re.escape(n.lower()) for n in read_by_name))
     return Relevance(kb, kb.relevant_codes(), names, fever_days, clock)
 
@@ -113,7 +121,7 @@ def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
             when = parse_datetime(resource.get("effectiveDateTime") or resource.get("issued"))
             return when is None or when >= relevance.since()
         return True
-    if kind == "Condition":
+    if kind in {"Condition", "Procedure"}:
         return kb.text.might_match(text_of(resource, element))
     if kind == "Observation":
         # A red-flag laboratory result sent with a local code or none: read by its name (ESR, CRP, T-score).
@@ -123,7 +131,7 @@ def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
         # Orders with a local code or none: bed rest, lumbar imaging or a low-value intervention in words.
         text = text_of(resource, element)
         return relevance.names_an_order.answer(text, lambda: names_an_order(text, kb))
-    if kind == "MedicationRequest":
+    if kind in {"MedicationRequest", "MedicationStatement"}:
         if "medicationReference" in resource:
             return True  # the name is in a contained or referenced Medication: keep and let rules look
         text = text_of(resource, element)

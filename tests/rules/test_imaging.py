@@ -4,8 +4,11 @@ stands."""
 
 from __future__ import annotations
 
+import pytest
+
 from cds_service.rules.findings import BackPainEpisode, Caution
 from cds_service.rules.imaging import imaging_without_red_flags
+from cds_service.rules.knowledge import knowledge
 
 from ..builders import lumbar_mri, patient_record
 
@@ -13,7 +16,10 @@ from ..builders import lumbar_mri, patient_record
 def _finding(limits, weeks, *, age=40, gaps=(), cautions=()):
     record = patient_record([], drafts=[lumbar_mri()], gaps=gaps)
     episode = BackPainEpisode(evidence=("Condition/lbp",), onset=None, weeks=weeks)
-    return imaging_without_red_flags(record.draft_orders[0], episode, record, ("checked",), cautions, age, limits)
+    sources = knowledge().red_flag_sources
+    return imaging_without_red_flags(
+        record.draft_orders[0], episode, record, ("checked",), cautions, age, limits, sources
+    )
 
 
 def test_just_before_the_imaging_window_ends_the_card_is_an_early_warning(limits):
@@ -64,3 +70,15 @@ def test_the_card_targets_the_order_and_cites_the_episode_and_cautions(limits):
     assert finding.target is not None and finding.target.ref == "ServiceRequest/draft-mri"
     assert finding.evidence == ("ServiceRequest/draft-mri", "Condition/lbp", "Condition/old")
     assert finding.checked == ("checked",)
+
+
+@pytest.mark.parametrize(
+    "source", ["conditions", "observations", "medicationRequests", "medicationStatements", "procedures"]
+)
+def test_any_unread_red_flag_source_withholds_the_cancel(limits, source):
+    finding = _finding(limits, 1, gaps=(source,))
+    assert not finding.offer_cancel and finding.not_checked
+
+
+def test_an_unread_allergy_list_does_not_withhold_the_imaging_cancel(limits):
+    assert _finding(limits, 1, gaps=("allergyIntolerances",)).offer_cancel
