@@ -265,6 +265,13 @@ class PatientRecord:
             return None
         return patient_fact(resource)
 
+    def age_on(self, today: date) -> int | None:
+        """Completed years of age on `today`, or None without a readable birth date."""
+        born = self.birth_date
+        if born is None:
+            return None
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
     @cached_property
     def birth_date(self) -> date | None:
         """The birth date alone, read without validating the whole Patient: a malformed name or address

@@ -13,7 +13,17 @@ from cds_service.rules.registry import RULE_IDS, check_knowledge, knowledge_prob
 
 FILES = {
     n: json.loads((KNOWLEDGE_DIR / f"{n}.json").read_text())
-    for n in ("cards", "citations", "override_reasons", "memory", "low_value", "thresholds", "red_flags")
+    for n in (
+        "cards",
+        "citations",
+        "override_reasons",
+        "memory",
+        "low_value",
+        "thresholds",
+        "red_flags",
+        "medicine_safety",
+        "orders",
+    )
 }
 
 

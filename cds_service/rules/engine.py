@@ -4,7 +4,7 @@ then let each rule speak. Hook differences are only in which orders are advised 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 
 from ..record import Order, PatientRecord
 from .back_pain import back_pain_episode
@@ -108,7 +108,7 @@ def evaluate(
         )
     if inflammatory is not None and (hook == "patient-view" or (imaging and known_axspa)):
         findings.append(inflammatory)
-    findings.extend(bed_rest_ordered(o, episode) for o in bed_rest)
+    findings.extend(bed_rest_ordered(o, episode, record, kb, now) for o in bed_rest)
     findings.extend(low_value_interventions(orders, record, episode, kb))
     findings.extend(ibuprofen_doses(orders, record, episode, kb, hook, now))
     findings.extend(opioid_before_nsaid(orders, record, episode, kb, now))
@@ -126,12 +126,7 @@ def evaluate(
 
 
 def age_in_years(record: PatientRecord, now: datetime) -> int | None:
-    born = record.birth_date
-    return None if born is None else _years_between(born, now.date())
-
-
-def _years_between(born: date, today: date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return record.age_on(now.date())
 
 
 def _red_flag_finding(flags: tuple[RedFlag, ...], episode: BackPainEpisode | None, imaging: list[Order]) -> Finding:

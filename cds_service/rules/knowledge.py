@@ -130,6 +130,8 @@ class Thresholds:
     crp_raised_mg_l: Threshold
     wbc_raised_10e9_l: Threshold
     osteoporosis_t_score: Threshold
+    post_operative_days: Threshold
+    nsaid_older_adult_age: Threshold
     lab_recent_days: Threshold
     medicine_recent_days: Threshold
 
@@ -161,6 +163,15 @@ class LowValueIntervention:
     why: str
     citation: str
     text: re.Pattern[str] | None = None  # the order's lower-cased text, for orders with a local code or none
+
+
+@dataclass(frozen=True)
+class PostOperative:
+    """Spinal surgery or a dural tear within a window: a bed-rest order then is the surgical team's."""
+
+    valuesets: tuple[ValueSet, ...]
+    text_key: str  # its terms in Knowledge.text (read with negation)
+    window: Threshold
 
 
 @dataclass(frozen=True)
@@ -222,6 +233,7 @@ class Knowledge:
     bed_rest_text: TextMatcher  # the same terms, read with negation ("avoid bed rest" is not a bed-rest order)
     back_body_site: re.Pattern[str]
     lumbar_imaging_text: ImagingText
+    post_operative: PostOperative
     steroid_ingredients: tuple[str, ...]
     non_systemic_terms: tuple[str, ...]
     observation_codes: Mapping[str, frozenset[Coding]]
@@ -318,6 +330,7 @@ def _threshold(raw: Mapping[str, Any]) -> Threshold:
 
 
 EPISODE_TEXT_KEY = "episode:low-back-pain"
+POST_OPERATIVE_TEXT_KEY = "bed-rest:post-operative"
 # Value sets the rules ask for by name (kb.vs); the knowledge files name the rest.
 RULE_VALUESETS = (
     "exercise_therapy",
@@ -358,13 +371,15 @@ def knowledge() -> Knowledge:
         cautions.append(_signal(key, raw, sets, limits))
     episode = _read("episode.json")
     terms[EPISODE_TEXT_KEY] = episode["text"]
+    orders = _read("orders.json")
+    post_op = orders["bed_rest"]["post_operative"]
+    terms[POST_OPERATIVE_TEXT_KEY] = post_op["text"]
     # Imported here: medicine_safety reads Knowledge, and Knowledge is built from its data.
     from .medicine_safety import contraindication_terms, load_medicine_safety
 
     safety_raw = _read("medicine_safety.json")
     terms.update(contraindication_terms(safety_raw))
     negation = _read("text_matching.json")
-    orders = _read("orders.json")
     low_value = _read("low_value.json")
     medicines = _read("medicines.json")
     ibuprofen = medicines["ibuprofen"]
@@ -379,6 +394,7 @@ def knowledge() -> Knowledge:
         *(medicines[k]["valueset"] for k in ("nsaid", "opioid", "second_line")),
         "body_temperature",
         "systemic_steroid_medicines",
+        *post_op["valuesets"],
         *(i[k] for i in low_value["interventions"] for k in ("valueset", "not_when") if k in i),
     }
     by_key: dict[str, tuple[RedFlagCategory | None, RedFlagSignal]] = {
@@ -389,11 +405,12 @@ def knowledge() -> Knowledge:
     for key, (_, signal) in by_key.items():
         for coding in signal.valueset.codes if signal.valueset else ():
             by_code.setdefault(coding, []).append(key)
-    safety = load_medicine_safety(safety_raw, sets)
+    safety = load_medicine_safety(safety_raw, sets, limits)
     for item in safety_raw["nsaid_contraindications"]:
         named |= {item[k] for k in item if k.endswith("_valueset")}
     opioid = safety_raw["opioid_indication"]
     named |= {opioid["not_for_back_pain_medicines"], opioid["other_indication_reasons"]}
+    named |= set(safety_raw["older_adult"]["renal_valuesets"])
     kb = Knowledge(
         medicine_safety=safety,
         signals_by_key=by_key,
@@ -417,6 +434,11 @@ def knowledge() -> Knowledge:
             negation["negated_after"],
         ),
         back_body_site=re.compile("|".join(low_value["back_body_site_text"]), re.IGNORECASE),
+        post_operative=PostOperative(
+            valuesets=tuple(sets[name] for name in post_op["valuesets"]),
+            text_key=POST_OPERATIVE_TEXT_KEY,
+            window=getattr(limits, post_op["window"]),
+        ),
         lumbar_imaging_text=ImagingText(
             *(
                 _required_pattern(orders["lumbar_imaging"][k], f"lumbar_imaging.{k}")

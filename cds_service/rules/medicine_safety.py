@@ -21,7 +21,7 @@ from typing import Any
 from ..record import Concept, MedicationFact, ObservationFact, PatientRecord
 from ..terminology import ValueSet
 from .back_pain import is_back_pain
-from .knowledge import Knowledge
+from .knowledge import Knowledge, Threshold, Thresholds
 from .text_match import TextMatcher
 
 # Prefetch keys the contraindications are read from: a gap in any of them means "not checked".
@@ -62,9 +62,22 @@ class OpioidIndication:
 
 
 @dataclass(frozen=True)
+class OlderAdult:
+    """From this age no one-click NSAID (AGS Beers 2023), and a missing renal function result is named."""
+
+    min_age: Threshold
+    label: str  # with {age} and the threshold's placeholder
+    renal: tuple[ValueSet, ...]
+    renal_recent_days: int
+    no_renal_result: str
+    citation: str
+
+
+@dataclass(frozen=True)
 class MedicineSafetyRules:
     nsaid: tuple[Contraindication, ...]
     opioid: OpioidIndication
+    older_adult: OlderAdult
 
 
 @dataclass(frozen=True)
@@ -94,7 +107,9 @@ def contraindication_terms(raw: Mapping[str, Any]) -> dict[str, list[str]]:
     return {f"contraindication:{i['id']}": list(i["text"]) for i in raw["nsaid_contraindications"] if i.get("text")}
 
 
-def load_medicine_safety(raw: Mapping[str, Any], sets: Mapping[str, ValueSet]) -> MedicineSafetyRules:
+def load_medicine_safety(
+    raw: Mapping[str, Any], sets: Mapping[str, ValueSet], limits: Thresholds
+) -> MedicineSafetyRules:
     def vs(key: str, item: Mapping[str, Any]) -> ValueSet | None:
         return sets[item[key]] if key in item else None
 
@@ -120,7 +135,16 @@ def load_medicine_safety(raw: Mapping[str, Any], sets: Mapping[str, ValueSet]) -
         for item in raw["nsaid_contraindications"]
     )
     opioid = raw["opioid_indication"]
+    older = raw["older_adult"]
     return MedicineSafetyRules(
+        older_adult=OlderAdult(
+            min_age=getattr(limits, older["threshold"]),
+            label=older["label"],
+            renal=tuple(sets[name] for name in older["renal_valuesets"]),
+            renal_recent_days=int(older["renal_recent_days"]),
+            no_renal_result=older["no_renal_result"],
+            citation=older["citation"],
+        ),
         nsaid=nsaid,
         opioid=OpioidIndication(
             other_medicines=sets[opioid["not_for_back_pain_medicines"]],
@@ -156,7 +180,22 @@ def nsaid_safety(record: PatientRecord, kb: Knowledge, now: datetime) -> SafetyC
     unread = tuple(
         f"{gap.what} ({gap.reason})" for gap in record.gaps if gap.key in NSAID_SAFETY_SOURCES and "/" in gap.what
     )
-    return SafetyCheck(tuple(found), tuple(dict.fromkeys((*not_checked, *unread))), tuple(evidence))
+    older = kb.medicine_safety.older_adult
+    age = record.age_on(now.date())
+    renal: tuple[str, ...] = ()
+    if age is not None and age >= older.min_age.value:
+        found.append(older.label.format(age=age, min_age=older.min_age))
+        if not _renal_result(older, record, now):
+            renal = (older.no_renal_result,)
+    return SafetyCheck(tuple(found), tuple(dict.fromkeys((*not_checked, *unread, *renal))), tuple(evidence))
+
+
+def _renal_result(older: OlderAdult, record: PatientRecord, now: datetime) -> bool:
+    return any(
+        any(vs.matches(o.code.codings) for vs in older.renal) and _recent(o.effective, older.renal_recent_days, now)
+        for o in record.observations
+        if o.effective is not None
+    )
 
 
 def _first_hit(

@@ -27,6 +27,8 @@ def knowledge_problems(
     low_value: Mapping[str, Any],
     thresholds: Mapping[str, Any],
     red_flags: Mapping[str, Any],
+    medicine_safety: Mapping[str, Any],
+    orders: Mapping[str, Any],
 ) -> list[str]:
     """What in the knowledge files does not fit the rules (empty when all agree)."""
     problems = []
@@ -62,7 +64,9 @@ def knowledge_problems(
         s[kind] for c in red_flags["categories"] for s in c["signals"] for kind in ("lab", "medicine") if kind in s
     ]
     by_labs = {item[k] for item in criteria for k in ("threshold", "window") if k in item}
-    read = thresholds_read() | by_labs
+    # Thresholds the knowledge files name for the rules (a lab's limit, a medicine's or operation's window).
+    named = {medicine_safety["older_adult"]["threshold"], orders["bed_rest"]["post_operative"]["window"]}
+    read = thresholds_read() | by_labs | named
     for name, item in thresholds["thresholds"].items():
         if item.get("citation") not in citations:
             problems.append(f"thresholds.json {name!r} cites unknown source {item.get('citation')!r}")
@@ -74,7 +78,10 @@ def knowledge_problems(
 
 def check_knowledge() -> None:
     """Refuse to start when the knowledge files and the rules disagree (an unknown rule id, reason or citation)."""
-    names = ("cards", "citations", "override_reasons", "memory", "low_value", "thresholds", "red_flags")
+    names = (
+        *("cards", "citations", "override_reasons", "memory", "low_value", "thresholds"),
+        *("red_flags", "medicine_safety", "orders"),
+    )
     problems = knowledge_problems(**{name: read_knowledge(f"{name}.json") for name in names})
     if problems:
         raise RuntimeError("the knowledge files do not fit the rules: " + "; ".join(problems))

@@ -3,11 +3,13 @@ card shows, and sources that could not be read."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from cds_service.rules.medicine_safety import SafetyCheck, nsaid_safety, opioid_is_for_back_pain
 
-from ..builders import allergy, condition, instant, medication, observation, patient_record
+from ..builders import allergy, condition, instant, medication, observation, patient, patient_record
 
 
 def _rule(kb, rule_id):
@@ -175,3 +177,27 @@ def test_a_pregnancy_observation_older_than_the_window_does_not_count(kb):
     weeks = observation(loinc="11884-4", value=22, unit="wk", days_ago=5)
     assert _check(kb, [weeks], instant(weeks, days=days)).found
     assert _check(kb, [weeks], instant(weeks, days=days, seconds=1)).found == ()
+
+
+def test_an_older_adult_gets_no_one_click_nsaid_and_the_card_says_why(kb, limits):
+    age = int(limits.nsaid_older_adult_age.value)
+    older = _check(kb, [patient(age + 0.01), _egfr(80, 30)], datetime.now(UTC))
+    assert not older.safe_to_offer
+    assert older.found == (
+        f"age {age}: an older adult (AGS Beers Criteria 2023: avoid long-term NSAIDs from {age}; "
+        "weigh a short course with a gastroprotective agent)",
+    )
+    assert older.not_checked == ()  # the eGFR is on record
+
+
+def test_a_day_before_the_age_of_the_criteria_the_nsaid_can_be_offered(kb, limits):
+    younger = _check(kb, [patient(limits.nsaid_older_adult_age.value - 0.01)], datetime.now(UTC))
+    assert younger.safe_to_offer
+
+
+def test_an_older_adult_with_no_renal_function_result_is_named_as_not_checked(kb, limits):
+    age = limits.nsaid_older_adult_age.value + 15
+    check = _check(kb, [patient(age)], datetime.now(UTC))
+    assert any(item.startswith("renal function (no eGFR or creatinine") for item in check.not_checked)
+    creatinine = observation(loinc="2160-0", value=0.9, unit="mg/dL", days_ago=100)
+    assert _check(kb, [patient(age), creatinine], datetime.now(UTC)).not_checked == ()

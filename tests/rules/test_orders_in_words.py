@@ -39,6 +39,7 @@ def _local(text: str, kind: str = "ServiceRequest"):
         "X-ray L/S spine AP and lateral",
         "Lumbar spine radiograph",
         "MRI L4-L5",
+        "MRI L spine",
         "XR sacrum and coccyx",
     ],
 )

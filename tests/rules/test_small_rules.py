@@ -3,7 +3,7 @@ bed rest, the first-line plan, and the review, inflammatory and STarT Back findi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,7 @@ from cds_service.rules.low_value import low_value_interventions
 from cds_service.rules.review import review_and_referral
 from cds_service.rules.stratified_care import stratified_care
 
-from ..builders import condition, instant, observation, patient, patient_record, service_order
+from ..builders import condition, instant, observation, patient, patient_record, procedure, service_order
 
 EPISODE = BackPainEpisode(evidence=("Condition/lbp",), onset=None, weeks=3, phase="acute")
 
@@ -78,7 +78,7 @@ def test_reason_and_body_site_decide_whether_the_advice_applies(kb):
 
 def test_bed_rest_and_first_line_findings(kb):
     (draft,) = patient_record([], drafts=[service_order(id="bed", text="bed rest")]).draft_orders
-    assert bed_rest_ordered(draft, EPISODE) == Finding(
+    assert bed_rest_ordered(draft, EPISODE, patient_record([]), kb, datetime.now(UTC)) == Finding(
         rule="lbp-bed-rest",
         indicator="warning",
         target=draft,
@@ -217,3 +217,30 @@ def test_startback_item_answers_as_booleans_and_integers(kb):
     answers.append(observation(loinc=items[8][1], answer={"text": "Very much"}, days_ago=2))
     finding = stratified_care(patient_record(answers), EPISODE, kb)
     assert finding is not None and finding.facts["how"] == "scored from the nine answers: total 5, distress subscore 3"
+
+
+def _bed_rest_after(kb, resources):
+    record = patient_record(resources, drafts=[service_order(id="bed", text="Bed rest x 24h, flat")])
+    return bed_rest_ordered(record.draft_orders[0], EPISODE, record, kb, datetime.now(UTC))
+
+
+def test_bed_rest_within_the_post_operative_window_of_spinal_surgery_offers_no_cancel(kb, limits):
+    days = limits.post_operative_days.value
+    fusion = procedure(cpt="22612", display="Arthrodesis, posterior technique, lumbar", days_ago=days - 1)
+    finding = _bed_rest_after(kb, [fusion])
+    assert not finding.offer_cancel and "surgical team" in finding.notes[0] and fusion["id"] in finding.notes[0]
+
+
+def test_bed_rest_past_the_post_operative_window_is_the_ordinary_advice(kb, limits):
+    fusion = procedure(cpt="22612", days_ago=limits.post_operative_days.value + 1)
+    assert _bed_rest_after(kb, [fusion]).offer_cancel
+
+
+def test_a_dural_tear_coded_or_written_makes_bed_rest_post_operative(kb):
+    assert not _bed_rest_after(kb, [condition(icd="G97.41", days_ago=3)]).offer_cancel
+    assert not _bed_rest_after(kb, [condition(text="Incidental durotomy at L4-5 repaired", days_ago=2)]).offer_cancel
+
+
+def test_a_knee_operation_does_not_make_bed_rest_post_operative(kb):
+    knee = procedure(cpt="29881", display="Arthroscopy, knee, with meniscectomy", days_ago=3)
+    assert _bed_rest_after(kb, [knee]).offer_cancel
