@@ -2,8 +2,8 @@
 
 fhir.resources 8 ships R5 (its default), R4B and STU3, but no plain R4; the R4B models read the R4
 resources this service uses (Patient, Condition, Observation, ServiceRequest, DeviceRequest,
-MedicationRequest, MedicationStatement, Procedure, AllergyIntolerance) because those did not change between
-R4 and R4B.
+MedicationRequest, MedicationStatement, Procedure, Encounter, QuestionnaireResponse, AllergyIntolerance)
+because those did not change between R4 and R4B.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ _MODULES = {
     "MedicationRequest": "medicationrequest",
     "MedicationStatement": "medicationstatement",
     "Procedure": "procedure",
+    "Encounter": "encounter",
+    "QuestionnaireResponse": "questionnaireresponse",
     "AllergyIntolerance": "allergyintolerance",
     "Bundle": "bundle",
     "OperationOutcome": "operationoutcome",

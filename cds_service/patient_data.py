@@ -154,6 +154,8 @@ class PatientDataAssembler:
             allergies=tuple(_unique(f for r in reads for f in r.allergies)),
             unreadable_drafts=unreadable,
             procedures=tuple(_unique(f for r in reads for f in r.procedures)),
+            encounters=tuple(_unique(f for r in reads for f in r.encounters)),
+            answers=tuple(_unique(f for r in reads for f in r.answers)),
         )
 
 
@@ -168,6 +170,8 @@ class KeyRead:
     medications: tuple[rec.MedicationFact, ...]
     allergies: tuple[rec.AllergyFact, ...]
     procedures: tuple[rec.ProcedureFact, ...]
+    encounters: tuple[rec.EncounterFact, ...]
+    answers: tuple[rec.AnswerFact, ...]
     gaps: tuple[rec.DataGap, ...]
     invalid: tuple[rec.InvalidResource, ...]  # logged again on every call that reads them
 
@@ -181,6 +185,8 @@ def worth_reading(resource: Mapping[str, Any], selector: Selector) -> bool:
 def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Selector) -> KeyRead:
     """Read one key's resources (a prefetched Bundle or resource, or the resources fetched for it)."""
     conditions, observations, orders, medications, allergies, procedures = [], [], [], [], [], []
+    encounters: list[rec.EncounterFact] = []
+    answers: list[rec.AnswerFact] = []
     gaps: list[rec.DataGap] = []
     invalid: list[rec.InvalidResource] = []
     patient = None
@@ -218,6 +224,10 @@ def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Sele
             allergies.append(rec.allergy_fact(resource))
         elif kind == "Procedure":
             procedures.append(rec.procedure_fact(resource))
+        elif kind == "Encounter":
+            encounters.append(rec.encounter_fact(resource))
+        elif kind == "QuestionnaireResponse":
+            answers.extend(rec.answer_facts(resource))
     return KeyRead(
         patient,
         tuple(conditions),
@@ -226,6 +236,8 @@ def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Sele
         tuple(medications),
         tuple(allergies),
         tuple(procedures),
+        tuple(encounters),
+        tuple(answers),
         tuple(gaps),
         tuple(invalid),
     )

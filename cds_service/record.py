@@ -209,6 +209,24 @@ class ProcedureFact:
 
 
 @dataclass(frozen=True)
+class EncounterFact:
+    """A visit, read for its reasons: an emergency visit for suspected cauda equina, an oncology visit."""
+
+    ref: str
+    reasons: tuple[Concept, ...]
+    start: datetime | None
+
+
+@dataclass(frozen=True)
+class AnswerFact:
+    """A questionnaire item the patient answered yes to (its question), or an answer that names a finding."""
+
+    ref: str  # the QuestionnaireResponse
+    concept: Concept
+    authored: datetime | None
+
+
+@dataclass(frozen=True)
 class AllergyFact:
     ref: str
     code: Concept
@@ -253,6 +271,8 @@ class PatientRecord:
     allergies: tuple[AllergyFact, ...] = ()
     unreadable_drafts: tuple[UnreadableOrder, ...] = ()
     procedures: tuple[ProcedureFact, ...] = ()
+    encounters: tuple[EncounterFact, ...] = ()
+    answers: tuple[AnswerFact, ...] = ()
 
     def gap(self, key: str) -> DataGap | None:
         """The gap for a prefetch key ("observations", ...), if that data could not be had."""
@@ -672,6 +692,63 @@ def procedure_fact(resource: Mapping[str, Any]) -> ProcedureFact:
         performed=parse_datetime(resource.get("performedDateTime")) or _period_start(resource.get("performedPeriod")),
         reasons=tuple(Concept.from_json(r) for r in as_list(resource.get("reasonCode"))),
     )
+
+
+def encounter_fact(resource: Mapping[str, Any]) -> EncounterFact:
+    return EncounterFact(
+        ref=ref_of(resource),
+        reasons=tuple(Concept.from_json(r) for r in as_list(resource.get("reasonCode"))),
+        start=_period_start(resource.get("period")),
+    )
+
+
+# Answers that mean yes: LOINC LA33-6 "Yes", SNOMED CT 373066001 "Yes", and the words.
+YES_ANSWERS = frozenset({("http://loinc.org", "LA33-6"), ("http://snomed.info/sct", "373066001")})
+NO_ANSWERS = frozenset({("http://loinc.org", "LA32-8"), ("http://snomed.info/sct", "373067005")})
+YES_WORDS = frozenset({"yes", "y", "true"})
+
+
+def answer_facts(resource: Mapping[str, Any]) -> tuple[AnswerFact, ...]:
+    """What a QuestionnaireResponse says about the patient: each question answered yes (read as the question's
+    text), and each coded or written answer other than yes or no (read as itself), at any depth."""
+    ref, authored = ref_of(resource), parse_datetime(resource.get("authored"))
+    found: list[AnswerFact] = []
+
+    def walk(items: Any, depth: int) -> None:
+        if depth > 20:
+            return
+        for item in as_list(items):
+            if not isinstance(item, Mapping):
+                continue
+            question = str(item.get("text") or "")
+            for answer in as_list(item.get("answer")):
+                if not isinstance(answer, Mapping):
+                    continue
+                said = _answer_concept(answer)
+                if said is None:
+                    continue
+                yes = answer.get("valueBoolean") is True or bool(YES_ANSWERS.intersection(said.codings))
+                yes = yes or said.text.strip().lower() in YES_WORDS
+                no = answer.get("valueBoolean") is False or bool(NO_ANSWERS.intersection(said.codings))
+                if yes and question:
+                    found.append(AnswerFact(ref, Concept(text=question), authored))
+                elif not yes and not no and said.text.strip().lower() not in {"no", "n", "false"}:
+                    found.append(AnswerFact(ref, said, authored))
+                walk(answer.get("item"), depth + 1)
+            walk(item.get("item"), depth + 1)
+
+    walk(resource.get("item"), 0)
+    return tuple(found)
+
+
+def _answer_concept(answer: Mapping[str, Any]) -> Concept | None:
+    if isinstance(answer.get("valueBoolean"), bool):
+        return Concept(text=str(answer["valueBoolean"]).lower())
+    if isinstance(coding := answer.get("valueCoding"), Mapping):
+        return Concept.from_json({"coding": [coding]})
+    if isinstance(text := answer.get("valueString"), str):
+        return Concept(text=text)
+    return None
 
 
 def allergy_fact(resource: Mapping[str, Any]) -> AllergyFact:

@@ -306,6 +306,8 @@ def hook_body(
         "medicationRequests": searchset(by_type.get("MedicationRequest", [])),
         "medicationStatements": searchset(by_type.get("MedicationStatement", [])),
         "procedures": searchset(by_type.get("Procedure", [])),
+        "encounters": searchset(by_type.get("Encounter", [])),
+        "questionnaireResponses": searchset(by_type.get("QuestionnaireResponse", [])),
         "allergyIntolerances": searchset(by_type.get("AllergyIntolerance", [])),
     }
     for key in omit:

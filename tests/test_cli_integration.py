@@ -88,7 +88,7 @@ def test_the_service_sends_the_token_and_the_fhir_server_sees_one_query_per_pref
     assert response.json()["cards"][0]["indicator"] == "critical"
     seen = local_fhir.requests[before:]
     keys = SERVICE_FOR_HOOK["patient-view"].prefetch
-    assert len(keys) == 9 and len(seen) == len(keys)
+    assert len(keys) == 11 and len(seen) == len(keys)
     assert all(r["status"] == 200 for r in seen)  # a missing token would be 401
 
 

@@ -45,8 +45,9 @@ def outcome(response) -> str:
 def test_the_bearer_token_and_fhir_accept_header_go_on_every_call(client):
     serve_fixture()
     assert client.post("/cds-services/lbp-order-sign", json=no_prefetch()).status_code == 200
-    # patient, conditions, observations, medicationRequests, medicationStatements, procedures, allergyIntolerances
-    assert len(responses.calls) == 7
+    # patient, conditions, observations, medicationRequests, medicationStatements, procedures, encounters,
+    # questionnaireResponses, allergyIntolerances
+    assert len(responses.calls) == 9
     for call in responses.calls:
         assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
         assert call.request.headers["Accept"] == "application/fhir+json"
@@ -113,7 +114,7 @@ def test_a_read_timeout_is_412_and_not_retried(client):
     response = client.post("/cds-services/lbp-order-sign", json=no_prefetch())
     assert response.status_code == 412
     assert "did not answer in time" in outcome(response)
-    assert len(responses.calls) == 7  # one per query, no retries
+    assert len(responses.calls) == 9  # one per query, no retries
 
 
 @responses.activate

@@ -1,7 +1,10 @@
 """Property: whatever red flag a record holds, in whatever supported representation (a code from any
 red-flag value set in its system, undotted ICD-10-CM, text only, a temperature at any site and unit, a
-vital-signs panel, steroid courses), no card advises against imaging: no imaging card, and no suggestion
-deletes or replaces the lumbar imaging order, on any of the three hooks."""
+vital-signs panel, steroid courses, a laboratory result past its threshold in any unit it is sent in or
+flagged abnormal, a medicine ordered or reported taken, a procedure, a questionnaire answered yes), and
+whether the imaging order is coded or written in words, no card advises against imaging: no imaging card,
+and no suggestion deletes or replaces the lumbar imaging order, on any of the three hooks. Results under
+their thresholds ride along as noise."""
 
 from __future__ import annotations
 
@@ -13,7 +16,19 @@ from hypothesis import strategies as st
 from cds_service.app import create_app
 from cds_service.rules.knowledge import knowledge
 
-from .builders import condition, hook_body, lumbar_mri, medication, patient, temperature
+from .builders import (
+    PATIENT_ID,
+    condition,
+    hook_body,
+    lumbar_mri,
+    medication,
+    observation,
+    patient,
+    procedure,
+    statement,
+    temperature,
+    when,
+)
 from .cards_view import card_view
 from .conftest import SERVICE_FOR_HOOK, dev_settings
 
@@ -101,7 +116,90 @@ def steroid_courses(draw: st.DrawFn) -> list[dict[str, Any]]:
     return [medication(text="prednisone 5 mg oral tablet", days_ago=30 + 35 * i, supply_days=30) for i in range(count)]
 
 
-RED_FLAG_RECORDS = st.one_of(coded_flag(), text_flag(), fever(), steroid_courses())
+LIMITS = KB.thresholds
+# (LOINC, threshold, units with the factor from the threshold's unit to theirs, the red-flag side)
+LABS = [
+    ("4537-7", LIMITS.esr_raised_mm_h.value, {"mm/h": 1.0, "mm/hr": 1.0}, 1),
+    ("1988-5", LIMITS.crp_raised_mg_l.value, {"mg/L": 1.0, "mg/dL": 0.1}, 1),
+    ("6690-2", LIMITS.wbc_raised_10e9_l.value, {"10*3/uL": 1.0, "/uL": 1000.0}, 1),
+    ("80948-3", LIMITS.osteoporosis_t_score.value, {"{T-score}": 1.0}, -1),
+]
+
+
+@st.composite
+def lab_flag(draw: st.DrawFn) -> list[dict[str, Any]]:
+    loinc, limit, units, side = draw(st.sampled_from(LABS))
+    unit, factor = draw(st.sampled_from(sorted(units.items())))
+    beyond = limit + side * draw(st.floats(min_value=0.5, max_value=40.0))
+    if draw(st.booleans()) or side < 0:
+        return [observation(loinc=loinc, value=round(beyond * factor, 3), unit=unit, days_ago=draw(st.integers(0, 60)))]
+    flagged = observation(loinc=loinc, days_ago=draw(st.integers(0, 60)))
+    flagged["interpretation"] = [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "H"}]}
+    ]
+    return [flagged]
+
+
+@st.composite
+def lab_under(draw: st.DrawFn) -> dict[str, Any]:
+    loinc, limit, units, side = draw(st.sampled_from(LABS))
+    unit, factor = draw(st.sampled_from(sorted(units.items())))
+    under = limit - side * draw(st.floats(min_value=0.5, max_value=5.0))
+    return observation(loinc=loinc, value=round(under * factor, 3), unit=unit, days_ago=5)
+
+
+MEDICINES = ["methotrexate 2.5 mg tablet", "Humira (adalimumab) 40 mg pen", "tacrolimus 1 mg capsule",
+             "capecitabine 500 mg tablet", "letrozole 2.5 mg tablet", "mycophenolate mofetil 500 mg"]  # fmt: skip
+
+
+@st.composite
+def medicine_flag(draw: st.DrawFn) -> list[dict[str, Any]]:
+    name = draw(st.sampled_from(MEDICINES))
+    if draw(st.booleans()):
+        return [statement(text=name, started_days_ago=draw(st.integers(30, 3000)))]
+    return [medication(text=name, status="active", days_ago=draw(st.integers(1, 300)))]
+
+
+PROCEDURES = [{"cpt": "22612"}, {"cpt": "63030"}, {"cpt": "96413"}, {"cpt": "50360"}, {"text": "L5-S1 microdiscectomy"}]
+
+
+@st.composite
+def procedure_flag(draw: st.DrawFn) -> list[dict[str, Any]]:
+    return [procedure(days_ago=draw(st.integers(1, 3000)), **draw(st.sampled_from(PROCEDURES)))]
+
+
+QUESTIONS = ["Have you lost control of your bladder?", "Do you have numbness in the saddle area?",
+             "Have you ever had cancer?", "Have you ever injected drugs?", "Have you had a kidney transplant?"]  # fmt: skip
+
+
+@st.composite
+def questionnaire_flag(draw: st.DrawFn) -> list[dict[str, Any]]:
+    answer = draw(
+        st.sampled_from([{"valueBoolean": True}, {"valueCoding": {"system": "http://loinc.org", "code": "LA33-6"}}])
+    )
+    return [
+        {
+            "resourceType": "QuestionnaireResponse",
+            "id": "intake",
+            "status": "completed",
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+            "authored": when(2),
+            "item": [{"linkId": "q", "text": draw(st.sampled_from(QUESTIONS)), "answer": [answer]}],
+        }
+    ]
+
+
+RED_FLAG_RECORDS = st.one_of(
+    coded_flag(),
+    text_flag(),
+    fever(),
+    steroid_courses(),
+    lab_flag(),
+    medicine_flag(),
+    procedure_flag(),
+    questionnaire_flag(),
+)
+IMAGING_ORDERS = [None, "MRI L-spine w/o contrast", "LS spine XR 2 views", "CT lumbar spine"]
 NOISE = st.lists(
     st.sampled_from(
         [
@@ -109,8 +207,11 @@ NOISE = st.lists(
             condition(icd="I10", days_ago=2000),
             condition(text="No fever", days_ago=1),
             temperature(36.8, "Cel", loinc="8331-1"),
+            statement(text="hydroxychloroquine 200 mg tablet"),
+            procedure(cpt="29881", display="Arthroscopy, knee"),
         ]
-    ),
+    )
+    | lab_under(),
     max_size=3,
 )
 
@@ -124,11 +225,19 @@ APP = create_app(dev_settings(memory_enabled=False))
     hook=st.sampled_from(["patient-view", "order-select", "order-sign"]),
     back_pain=st.sampled_from([{"icd": "M54.50"}, {"icd": "M545"}, {"text": "Acute low back pain"}]),
     age=st.integers(min_value=18, max_value=95),
+    written=st.sampled_from(IMAGING_ORDERS),
 )
 def test_no_card_advises_against_imaging_when_a_red_flag_is_recorded(
-    flag: list[dict[str, Any]], noise: list[dict[str, Any]], hook: str, back_pain: dict[str, Any], age: int
+    flag: list[dict[str, Any]],
+    noise: list[dict[str, Any]],
+    hook: str,
+    back_pain: dict[str, Any],
+    age: int,
+    written: str | None,
 ) -> None:
     mri = lumbar_mri()
+    if written is not None:  # the order as some EHRs write it: a local code or none, and words
+        mri["code"] = {"text": written}
     resources = [patient(age), condition(days_ago=10, **back_pain), *flag, *noise]
     if hook == "patient-view":
         resources.append({**mri, "id": "chart-mri", "status": "active"})

@@ -80,6 +80,10 @@ def assess_red_flags(
 ) -> RedFlagAssessment:
     entries = [_condition_entry(c) for c in record.conditions]
     entries += [_procedure_entry(p) for p in record.procedures if p.status not in PROCEDURES_NOT_DONE]
+    entries += [
+        _Entry(e.ref, reason, True, e.start, "reason for a visit") for e in record.encounters for reason in e.reasons
+    ]
+    entries += [_Entry(a.ref, a.concept, True, a.authored, "answered in a questionnaire") for a in record.answers]
     entries += [_observation_entry(o) for o in record.observations if _observation_is_positive(o)]
     entries += [_Entry(o.ref, reason, True, now, "reason given on the order") for o in orders for reason in o.reasons]
     flags: list[RedFlag] = []

@@ -105,8 +105,16 @@ def names_an_order(text: str, kb: Knowledge) -> bool:
 
 def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
     kind = resource.get("resourceType")
-    if kind == "AllergyIntolerance":
-        return True  # few per patient, and any of them may rule out a one-click medicine
+    if kind in {"AllergyIntolerance", "QuestionnaireResponse"}:
+        # Few per patient: any allergy may rule out a one-click medicine, any answer may be a red flag.
+        return True
+    if kind == "Encounter":
+        # A visit matters only for its reasons (a red flag as the reason for an emergency visit).
+        reasons = [r for r in as_list(resource.get("reasonCode")) if isinstance(r, dict)]
+        return any(
+            _has_code({"code": r}, "code", relevance.codes) or relevance.kb.text.might_match(text_of({"code": r}))
+            for r in reasons
+        )
     element = CODE_ELEMENT.get(str(kind))
     if element is None:
         return False
