@@ -110,6 +110,10 @@ def hook_body(pool: list[dict[str, Any]] | None, *, fhir_server: str | None = No
             "medicationRequests": _bundle(by_type.get("MedicationRequest", [])),
             "allergyIntolerances": _bundle(by_type.get("AllergyIntolerance", [])),
             "serviceRequests": _bundle(by_type.get("ServiceRequest", [])),
+            "medicationStatements": _bundle(by_type.get("MedicationStatement", [])),
+            "procedures": _bundle(by_type.get("Procedure", [])),
+            "encounters": _bundle(by_type.get("Encounter", [])),
+            "questionnaireResponses": _bundle(by_type.get("QuestionnaireResponse", [])),
         }
     if fhir_server:
         body["fhirServer"] = fhir_server
