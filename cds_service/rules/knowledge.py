@@ -48,10 +48,15 @@ class MedicineCriterion:
 
     names: tuple[str, ...]  # lower-case ingredient names, found in the medicine's code display or text
     window: Threshold  # days since it was last taken
+    valueset: ValueSet | None = None  # RxNorm codes, for medicines sent with a code and no display
 
-    def names_it(self, text: str) -> str | None:
+    def names_it(self, codings: tuple[Coding, ...], text: str) -> str | None:
+        """The ingredient that makes it this medicine (from its name), or the value set's display for its code."""
         lowered = text.lower()
-        return next((n for n in self.names if n in lowered), None)
+        named = next((n for n in self.names if n in lowered), None)
+        if named is None and self.valueset is not None and (code := self.valueset.matches(codings)):
+            return self.valueset.displays.get(code) or code[1]
+        return named
 
 
 @dataclass(frozen=True)
@@ -317,7 +322,9 @@ def _signal(key: str, raw: Mapping[str, Any], sets: Mapping[str, ValueSet], limi
         lab=_lab(raw["lab"], limits) if "lab" in raw else None,
         medicine=(
             MedicineCriterion(
-                tuple(n.lower() for n in raw["medicine"]["names"]), getattr(limits, raw["medicine"]["window"])
+                tuple(n.lower() for n in raw["medicine"]["names"]),
+                getattr(limits, raw["medicine"]["window"]),
+                sets[raw["medicine"]["valueset"]] if "valueset" in raw["medicine"] else None,
             )
             if "medicine" in raw
             else None
@@ -389,6 +396,12 @@ def knowledge() -> Knowledge:
         *RULE_VALUESETS,
         *(s.valueset.name for c in categories for s in c.signals if s.valueset),
         *(s.valueset.name for s in cautions if s.valueset),
+        *(
+            s["medicine"]["valueset"]
+            for c in flags["categories"]
+            for s in c["signals"]
+            if "valueset" in s.get("medicine", {})
+        ),
         episode["valueset"],
         ibuprofen["valueset"],
         *(medicines[k]["valueset"] for k in ("nsaid", "opioid", "second_line")),

@@ -333,7 +333,7 @@ def _medicines(
     for med in medications:
         if med.status in UNGIVEN_MEDICATION_STATUSES and not med.is_draft:  # the drafts being signed count
             continue
-        name = medicine.names_it(med.medication.search_text)
+        name = medicine.names_it(med.medication.codings, med.medication.search_text)
         if name is None:
             continue
         last = now if med.is_open else med.last_taken

@@ -130,3 +130,33 @@ def _days_ago(days: float) -> str:
     from ..builders import when
 
     return when(days)
+
+
+@pytest.mark.parametrize(
+    ("rxnorm", "category"),
+    [("1431980", IMMUNO), ("200328", "malignancy")],
+    ids=["tacrolimus-er-vsac-immunosuppressive", "capecitabine-vsac-chemotherapy"],
+)
+def test_a_medicine_sent_as_a_bare_rxnorm_code_is_recognised_by_its_vsac_value_set(kb, windows, rxnorm, category):
+    bare = medication(status="active", days_ago=10, rxnorm=rxnorm)
+    assert "display" not in bare["medicationCodeableConcept"]["coding"][0]
+    assert category in _categories(kb, windows, [bare])
+
+
+def test_methotrexate_counts_as_immunosuppression_not_as_cancer_treatment(kb, windows):
+    found = _categories(
+        kb, windows, [medication(status="active", rxnorm="105585", display="methotrexate 2.5 MG Oral Tablet")]
+    )
+    assert found == {IMMUNO}
+
+
+def test_a_prednisone_course_is_left_to_the_steroid_rule_not_called_immunosuppression(kb, windows):
+    short = medication(
+        status="completed", days_ago=20, supply_days=5, rxnorm="312617", display="predniSONE 5 MG Oral Tablet"
+    )
+    assert _categories(kb, windows, [short]) == set()
+
+
+def test_chemotherapy_recorded_as_a_snomed_procedure_is_a_malignancy_red_flag(kb, windows):
+    regimen = procedure(snomed="1172516002", display="High-dose chemotherapy with stem cell transplant (procedure)")
+    assert "malignancy" in _categories(kb, windows, [regimen])
