@@ -228,6 +228,7 @@ def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Sele
             encounters.append(rec.encounter_fact(resource))
         elif kind == "QuestionnaireResponse":
             answers.extend(rec.answer_facts(resource))
+            observations.extend(rec.questionnaire_observations(resource))
     return KeyRead(
         patient,
         tuple(conditions),

@@ -221,7 +221,7 @@ class EncounterFact:
 class AnswerFact:
     """A questionnaire item the patient answered yes to (its question), or an answer that names a finding."""
 
-    ref: str  # the QuestionnaireResponse
+    ref: str  # the QuestionnaireResponse and the item: "QuestionnaireResponse/7#q3"
     concept: Concept
     authored: datetime | None
 
@@ -730,12 +730,70 @@ def answer_facts(resource: Mapping[str, Any]) -> tuple[AnswerFact, ...]:
                 yes = answer.get("valueBoolean") is True or bool(YES_ANSWERS.intersection(said.codings))
                 yes = yes or said.text.strip().lower() in YES_WORDS
                 no = answer.get("valueBoolean") is False or bool(NO_ANSWERS.intersection(said.codings))
+                where = _item_ref(ref, item)
                 if yes and question:
-                    found.append(AnswerFact(ref, Concept(text=question), authored))
+                    found.append(AnswerFact(where, Concept(text=question), authored))
                 elif not yes and not no and said.text.strip().lower() not in {"no", "n", "false"}:
-                    found.append(AnswerFact(ref, said, authored))
+                    found.append(AnswerFact(where, said, authored))
                 walk(answer.get("item"), depth + 1)
             walk(item.get("item"), depth + 1)
+
+    walk(resource.get("item"), 0)
+    return tuple(found)
+
+
+LOINC_CODE = re.compile(r"[0-9]{1,7}-[0-9]")
+
+
+def _item_ref(ref: str, item: Mapping[str, Any]) -> str:
+    """One questionnaire item's reference: the response and the item's linkId (each item is its own fact)."""
+    return f"{ref}#{item.get('linkId')}" if isinstance(item.get("linkId"), str) else ref
+
+
+def questionnaire_observations(resource: Mapping[str, Any]) -> tuple[ObservationFact, ...]:
+    """Items whose linkId is a LOINC code (as LHC-Forms and forms built from the STarT Back panel 91349-1 write
+    them) read as the Observations they stand for: the STarT Back items and scores
+    answered in a questionnaire count as if recorded one by one."""
+    ref, authored = ref_of(resource), parse_datetime(resource.get("authored"))
+    status = "final" if resource.get("status") in {"completed", "amended"} else resource.get("status")
+    found: list[ObservationFact] = []
+
+    def walk(items: Any, depth: int) -> None:
+        if depth > 20:
+            return
+        for item in as_list(items):
+            if not isinstance(item, Mapping):
+                continue
+            # R4 response items carry no code: the linkId is the LOINC code where the form was built from LOINC.
+            link = str(item.get("linkId") or "").strip("/").rsplit("/", 1)[-1]
+            code = Concept()
+            if LOINC_CODE.fullmatch(link):
+                code = Concept(codings=(("http://loinc.org", link),), text=str(item.get("text") or ""))
+            answers = [a for a in as_list(item.get("answer")) if isinstance(a, Mapping)]
+            if code.codings and answers:
+                answer = answers[0]
+                quantity = _quantity(answer.get("valueQuantity"))
+                if quantity is None and isinstance(answer.get("valueDecimal"), int | float):
+                    quantity = Quantity(float(answer["valueDecimal"]), "")
+                coded = answer.get("valueCoding")
+                boolean = answer.get("valueBoolean")
+                found.append(
+                    ObservationFact(
+                        ref=_item_ref(ref, item),
+                        code=code,
+                        status=status,
+                        effective=authored,
+                        quantity=quantity,
+                        value_code=Concept.from_json({"coding": [coded]}) if isinstance(coded, Mapping) else None,
+                        value_boolean=boolean if isinstance(boolean, bool) else None,
+                        value_integer=answer.get("valueInteger")
+                        if isinstance(answer.get("valueInteger"), int)
+                        else None,
+                    )
+                )
+            walk(item.get("item"), depth + 1)
+            for answer in answers:
+                walk(answer.get("item"), depth + 1)
 
     walk(resource.get("item"), 0)
     return tuple(found)

@@ -356,6 +356,8 @@ def patient_record(
         medications=read.medications,
         allergies=read.allergies,
         procedures=read.procedures,
+        encounters=read.encounters,
+        answers=read.answers,
         draft_orders=tuple(d for d in read_drafts if isinstance(d, rec.OrderFact | rec.MedicationFact)),
         unreadable_drafts=tuple(d for d in read_drafts if isinstance(d, rec.UnreadableOrder)),
         gaps=tuple(rec.DataGap(key, key, "could not be read (test)") for key in gaps),

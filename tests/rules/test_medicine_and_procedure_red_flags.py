@@ -160,3 +160,21 @@ def test_a_prednisone_course_is_left_to_the_steroid_rule_not_called_immunosuppre
 def test_chemotherapy_recorded_as_a_snomed_procedure_is_a_malignancy_red_flag(kb, windows):
     regimen = procedure(snomed="1172516002", display="High-dose chemotherapy with stem cell transplant (procedure)")
     assert "malignancy" in _categories(kb, windows, [regimen])
+
+
+def test_every_question_answered_yes_in_one_questionnaire_counts(kb, windows):
+    from ..builders import PATIENT_ID, when
+
+    intake = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "intake-2",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "authored": when(1),
+        "item": [
+            {"linkId": "a", "text": "Have you ever had cancer?", "answer": [{"valueBoolean": True}]},
+            {"linkId": "b", "text": "Have you ever injected drugs?", "answer": [{"valueBoolean": True}]},
+            {"linkId": "c", "text": "Do you have HIV?", "answer": [{"valueBoolean": False}]},
+        ],
+    }
+    assert _categories(kb, windows, [intake]) == {"malignancy", "iv-drug-use"}

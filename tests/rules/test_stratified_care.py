@@ -4,6 +4,8 @@ startback_item9_positive_min; screening suggested from startback_screen_weeks wh
 
 from __future__ import annotations
 
+import pytest
+
 from cds_service.rules.findings import BackPainEpisode
 from cds_service.rules.stratified_care import RISK_RULE, SCREEN_RULE, startback_result, stratified_care
 
@@ -101,3 +103,31 @@ def test_a_result_gives_the_risk_card_not_the_screen(kb):
 
 def test_unreadable_observations_give_no_stratified_card(kb):
     assert stratified_care(patient_record([], gaps=("observations",)), _episode(10), kb) is None
+
+
+def _questionnaire(kb, agree: list[bool], item9: str, *, linked: bool) -> dict:
+    """The STarT Back panel (LOINC 91349-1) as a QuestionnaireResponse whose linkIds are the items' LOINC codes,
+    bare or as LHC-Forms writes them ("/91349-1/91340-0")."""
+
+    def item(code: str, text: str) -> dict:
+        answer = {"valueCoding": {"system": LOINC, "code": "LA-x", "display": text}}
+        return {"linkId": f"/91349-1/{code}" if linked else code, "answer": [answer]}
+
+    items = [item(c[1], "Agree" if yes else "Disagree") for c, yes in zip(kb.startback.items[:8], agree, strict=True)]
+    items.append(item(kb.startback.items[8][1], item9))
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": "startback-1",
+        "status": "completed",
+        "subject": {"reference": "Patient/built-patient"},
+        "authored": "2026-11-20T10:00:00Z",
+        "item": [{"linkId": "/91349-1", "item": items}],
+    }
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["loinc-linkids", "lhc-forms-paths"])
+def test_a_startback_questionnaire_response_is_scored_like_the_observations(kb, linked):
+    high = _questionnaire(kb, [True] * 8, "Extremely", linked=linked)
+    low = _questionnaire(kb, [True, True, True] + [False] * 5, "Not at all", linked=linked)
+    assert _result(kb, [high]).risk == "high"
+    assert _result(kb, [low]).risk == "low"
