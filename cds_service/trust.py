@@ -198,6 +198,28 @@ class ReplayGuard:
         return True
 
 
+# JSON types the header fields and claims must have (RFC 7515 4.1, RFC 7519 4.1, CDS Hooks 2.0 "Trusting CDS
+# Clients"): any other type is refused with a reason before it reaches a look-up or a comparison.
+HEADER_STRINGS = ("alg", "kid", "jku", "typ")
+CLAIM_STRINGS = ("iss", "sub", "jti", "tenant")
+
+
+def _check_types(header: Mapping[str, Any], claims: Any) -> None:
+    if not isinstance(claims, Mapping):
+        raise AuthenticationFailed("the token's claims must be a JSON object")
+    for name in HEADER_STRINGS:
+        if name in header and not isinstance(header[name], str):
+            raise AuthenticationFailed(f"header {name} must be a string")
+    for name in CLAIM_STRINGS:
+        if name in claims and not isinstance(claims[name], str):
+            raise AuthenticationFailed(f"{name} must be a string")
+    aud = claims.get("aud")
+    if aud is not None and not (
+        isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+    ):
+        raise AuthenticationFailed("aud must be a string or an array of strings")
+
+
 # The key type each algorithm family needs: a token cannot choose how its key is read.
 KEY_TYPE_FOR = {"ES": "EC", "RS": "RSA", "PS": "RSA"}
 
@@ -227,6 +249,7 @@ class Verifier:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             raise AuthenticationFailed(f"malformed token: {type(exc).__name__}") from exc
+        _check_types(header, unverified)
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
             raise AuthenticationFailed(f"algorithm {alg!r} is not allowed")
