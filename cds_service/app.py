@@ -32,7 +32,7 @@ from .rules.registry import check_knowledge
 from .rules.selection import selector_for
 from .settings import Settings
 from .storage import Store
-from .trust import Caller, KeySets, ReplayGuard, Verifier, caller_key, load_registry
+from .trust import Caller, DegradingReplayRecord, KeySets, ReplayGuard, Verifier, caller_key, load_registry
 
 log = logging.getLogger("cds_service.http")
 api = Blueprint("cds_hooks", __name__)
@@ -145,10 +145,11 @@ def _verifier(settings: Settings, store: Store) -> Verifier | None:
             "authentication is on but CDS_PUBLIC_BASE_URL is not set: set it to the URL EHRs use to reach this "
             "service (e.g. https://cds.example.org); JWT `aud` is checked against it, never against request headers"
         )
+    # Several instances share one PostgreSQL database, so the replay record lives there; SQLite is one host.
+    shared = store if store.engine.dialect.name == "postgresql" else ReplayGuard(settings.replay_db)
     return Verifier(
         load_registry(settings.trusted_ehrs_file),
-        # Several instances share one PostgreSQL database, so the replay guard lives there; SQLite is one host.
-        store if store.engine.dialect.name == "postgresql" else ReplayGuard(settings.replay_db),
+        DegradingReplayRecord(shared),
         KeySets(timeout_s=settings.fhir_connect_timeout_s, refresh_interval_s=settings.jwks_refresh_interval_s),
         leeway_s=settings.jwt_leeway_s,
         max_lifetime_s=settings.jwt_max_lifetime_s,
@@ -171,8 +172,14 @@ def readyz() -> Any:
     """Readiness: 503 while the card log or feedback store fails (a write failed in the last minute, or the
     database cannot be read), so an orchestrator or operator sees it; hook calls still answer meanwhile."""
     store = _cds()["store"]
-    if store.degraded or not store.readable():
-        response = jsonify({"status": "degraded", "storage": "failing", "writeFailures": store.write_failures})
+    verifier: Verifier | None = _cds()["verifier"]
+    replay = verifier.replay if verifier is not None else None
+    local_only = isinstance(replay, DegradingReplayRecord) and replay.shared_down_since is not None
+    replay_state = {"replay": "this worker only (the shared record is down)"} if local_only else {}
+    if store.degraded or not store.readable() or local_only:
+        storage = "failing" if store.degraded or not store.readable() else "ok"
+        body = {"status": "degraded", "storage": storage, "writeFailures": store.write_failures, **replay_state}
+        response = jsonify(body)
         response.status_code = 503
         return response
     return jsonify({"status": "ready", "storage": "ok"})

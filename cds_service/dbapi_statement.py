@@ -70,7 +70,12 @@ def dbapi_session(engine: Engine, *, commit: bool) -> Iterator[DbapiSession]:
     other use), and return it; on a driver error the connection is discarded and the error re-raised as the
     matching `sqlalchemy.exc.DBAPIError` (OperationalError, IntegrityError, ...)."""
     driver_error = engine.dialect.loaded_dbapi.Error
-    connection = engine.raw_connection()
+    try:
+        # The pool connects outside SQLAlchemy's error translation: a database that is down raises the
+        # driver's own error here (psycopg.OperationalError), which callers would not recognise.
+        connection = engine.raw_connection()
+    except driver_error as exc:
+        raise DBAPIError.instance(None, None, exc, driver_error, dialect=engine.dialect) from exc
     try:
         cursor = connection.cursor()
         try:

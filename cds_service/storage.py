@@ -290,6 +290,9 @@ _JSON_CODEC: dict[str, Any] = {
 }
 
 
+CONNECT_TIMEOUT_S = 2  # PostgreSQL: seconds to wait for a connection (libpq connect_timeout)
+
+
 class Store:
     def __init__(self, url: str, *, wait_s: float = 0.0) -> None:
         self.url = url
@@ -305,7 +308,15 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             self._write_turn = threading.Lock()
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **_JSON_CODEC)
+            # A database that does not answer must not hold a hook call past its deadline: connect within 2 s.
+            self.engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=5,
+                connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+                **_JSON_CODEC,
+            )
             self._wait_for_server(wait_s)
         self.migrate()
         self._hot = HotStatements.compile(self.engine)

@@ -27,7 +27,7 @@ import jwt
 import requests
 
 from .bounded_read import BodyCutOff, BodyTooLarge, BodyTooSlow, read_bounded
-from .errors import AuthenticationFailed
+from .errors import AuthenticationFailed, StorageUnavailable
 from .limits import fitted_key
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,8 @@ class ReplayGuard:
             db.execute("CREATE TABLE IF NOT EXISTS seen_jti (iss TEXT, jti TEXT, expires REAL, PRIMARY KEY (iss, jti))")
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=5, isolation_level=None)
+        # A locked file waits 1 s at most, then the caller falls back to its own record (DegradingReplayRecord).
+        return sqlite3.connect(self.path, timeout=1, isolation_level=None)
 
     def first_use(self, iss: str, jti: str, expires: float) -> bool:
         with self._turn, closing(self._connect()) as db:
@@ -218,6 +219,51 @@ def _check_types(header: Mapping[str, Any], claims: Any) -> None:
         isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
     ):
         raise AuthenticationFailed("aud must be a string or an array of strings")
+
+
+class DegradingReplayRecord:
+    """Replay protection that degrades instead of failing: every accepted `jti` is checked against the shared
+    record (all workers and instances) and kept in this process's own record too, until its token expires.
+    When the shared record cannot answer (database down, file locked or read-only), this process's record
+    decides alone: a replay to the same worker is still refused, one to another worker or instance is not
+    (logged, and /readyz says so). When the shared record answers again it is used again."""
+
+    LOCAL_MAX = 200_000  # entries at most; expired ones go first (tokens live 5 minutes: far fewer in practice)
+
+    def __init__(self, shared: SeenTokens) -> None:
+        self.shared = shared
+        self._seen: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+        self.shared_down_since: float | None = None
+
+    def first_use(self, iss: str, jti: str, expires: float) -> bool:
+        first_here = self._remember(iss, jti, expires)
+        try:
+            first_anywhere = self.shared.first_use(iss, jti, expires)
+        except (StorageUnavailable, sqlite3.Error, OSError) as exc:
+            if self.shared_down_since is None:
+                log.error(
+                    "the shared replay record cannot be read: replays are refused per worker only",
+                    extra={"reason": type(exc).__name__},
+                )
+                self.shared_down_since = time.time()
+            return first_here
+        if self.shared_down_since is not None:
+            log.warning("the shared replay record answers again")
+            self.shared_down_since = None
+        return first_here and first_anywhere
+
+    def _remember(self, iss: str, jti: str, expires: float) -> bool:
+        now = time.time()
+        with self._lock:
+            if (iss, jti) in self._seen and self._seen[(iss, jti)] >= now:
+                return False
+            if len(self._seen) >= self.LOCAL_MAX:
+                self._seen = {k: v for k, v in self._seen.items() if v >= now}
+                while len(self._seen) >= self.LOCAL_MAX:  # still full of live tokens: the oldest go
+                    self._seen.pop(next(iter(self._seen)))
+            self._seen[(iss, jti)] = expires
+            return True
 
 
 # The key type each algorithm family needs: a token cannot choose how its key is read.

@@ -133,15 +133,22 @@ def test_with_postgresql_a_token_used_on_one_instance_is_refused_on_another(tmp_
     assert b.post(SERVICE, json=body, headers=_as(EHR_A)).status_code == 200  # a fresh token is fine
 
 
-def test_the_shared_replay_guard_refuses_when_the_database_cannot_answer(tmp_path, postgres_server):
+def test_when_the_shared_replay_record_cannot_answer_each_worker_refuses_replays_alone(tmp_path, postgres_server):
     app = create_app(auth_settings(tmp_path, ONLY_A, database_url=postgres_server.new_database()))
-    store = app.extensions["cds"]["store"]
+    client, store = app.test_client(), app.extensions["cds"]["store"]
+    body = hook_request("order-sign", "lbp-acute", drafts="lumbar-mri")
     with store.engine.begin() as conn:
         conn.execute(sqlalchemy.text("DROP TABLE seen_jti"))
-    response = app.test_client().post(
-        SERVICE, json=hook_request("order-sign", "lbp-acute", drafts="lumbar-mri"), headers=_as(EHR_A)
-    )
-    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    headers = _as(EHR_A)
+    started = time.monotonic()
+    answered = client.post(SERVICE, json=body, headers=headers)
+    assert answered.status_code == 200 and time.monotonic() - started < 5  # advice goes out
+    assert client.post(SERVICE, json=body, headers=headers).status_code == 401  # this worker remembers
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "this worker only" in ready.get_json()["replay"]
+    store.migrate()  # the table is back: the shared record answers again
+    assert client.post(SERVICE, json=body, headers=_as(EHR_A)).status_code == 200
+    assert "replay" not in client.get("/readyz").get_json()  # the write failure itself stays reported a minute
 
 
 def test_an_instance_started_before_its_postgresql_waits_for_it():
