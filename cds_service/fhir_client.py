@@ -17,6 +17,7 @@ contains the token or a response body.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,19 +37,58 @@ RETRYABLE_STATUSES = frozenset({429, 503})
 
 
 def check_fhir_server(url: str, settings: Settings, allowed: tuple[str, ...] | None = None) -> str:
-    """Return the normalised base URL, or raise before any request is sent (SSRF guard)."""
+    """Return the normalised base URL, or raise before any request is sent (SSRF guard). The allow-list is
+    compared with normalised URLs: `http://host/fhir/../../admin` is `http://host/admin`, whatever its spelling."""
     parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
         raise DisallowedFhirServer("fhirServer must be an absolute http(s) URL")
-    if parts.scheme == "http" and not settings.allow_insecure_fhir_http:
+    if parts.scheme.lower() == "http" and not settings.allow_insecure_fhir_http:
         raise DisallowedFhirServer("fhirServer must use https")
-    if parts.username or parts.password:
+    if parts.username or parts.password or "@" in parts.netloc:
         raise DisallowedFhirServer("fhirServer must not carry credentials")
-    base = url.rstrip("/")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise DisallowedFhirServer("fhirServer is a base URL: it has no query or fragment")
+    try:
+        base = normalised_url(url)
+    except ValueError as exc:
+        raise DisallowedFhirServer(f"fhirServer {exc}") from exc
     prefixes = settings.allowed_fhir_servers if allowed is None else allowed
-    if not any(_has_prefix(base, prefix) for prefix in prefixes):
+    if not any(_has_prefix(base, normalised_url(prefix)) for prefix in prefixes):
         raise DisallowedFhirServer("fhirServer is not on this service's allow-list of FHIR servers")
     return base
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ENCODED_DOT = re.compile("%2e", re.IGNORECASE)
+
+
+def normalised_url(url: str) -> str:
+    """The URL as a server would resolve it (RFC 3986 6.2.2): scheme and host lower-cased, the default port
+    dropped, percent-encoded dots decoded and dot segments removed, repeated slashes folded, no trailing slash.
+    An encoded slash or a backslash in the path, which servers resolve differently, is refused (ValueError)."""
+    parts = urlsplit(url)
+    if re.search("%2f|%5c", parts.path, re.IGNORECASE) or "\\" in parts.path:
+        raise ValueError("has an encoded slash or a backslash in its path")
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError("has a port that is not a number") from exc
+    netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    if ":" in host:  # IPv6 literal
+        netloc = f"[{host}]" if port in (None, DEFAULT_PORTS.get(scheme)) else f"[{host}]:{port}"
+    segments: list[str] = []
+    for segment in ENCODED_DOT.sub(".", parts.path).split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    path = "/" + "/".join(segments) if segments else ""
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{netloc}{path}{query}"
 
 
 def _has_prefix(url: str, prefix: str) -> bool:
@@ -117,7 +157,9 @@ class FhirClient:
 
     def search(self, base: str, query: str, token: str | None, deadline: float | None = None) -> SearchResult:
         """Run a search (``Type?params``) and follow ``next`` links within the configured bounds."""
-        url = urljoin(base + "/", query)
+        url = normalised_url(urljoin(base + "/", query))
+        if not _has_prefix(url, base):  # the templates' tokens are URL-encoded; this holds it whatever they hold
+            raise FhirAccessError("a query would leave the FHIR server's base")
         return self.follow(base, self.read_json(url, token, deadline), token, requests_made=1, deadline=deadline)
 
     def follow(
@@ -157,6 +199,10 @@ class FhirClient:
             if pages >= self.settings.fhir_max_pages:
                 truncated = True
                 break
+            try:
+                next_url = normalised_url(next_url)
+            except ValueError as exc:
+                raise FhirAccessError(f"a paging link {exc}") from exc
             if not _has_prefix(next_url, base):
                 # Never send the token to a host the paging link points at but the EHR did not name.
                 raise FhirAccessError("a paging link pointed outside the FHIR server")
