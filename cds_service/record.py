@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -708,37 +708,44 @@ NO_ANSWERS = frozenset({("http://loinc.org", "LA32-8"), ("http://snomed.info/sct
 YES_WORDS = frozenset({"yes", "y", "true"})
 
 
-def answer_facts(resource: Mapping[str, Any]) -> tuple[AnswerFact, ...]:
-    """What a QuestionnaireResponse says about the patient: each question answered yes (read as the question's
-    text), and each coded or written answer other than yes or no (read as itself), at any depth."""
-    ref, authored = ref_of(resource), parse_datetime(resource.get("authored"))
-    found: list[AnswerFact] = []
+def _answered_items(resource: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
+    """Every item of a QuestionnaireResponse with its answers, at any depth (items nest in items and in
+    answers), to a depth of 20."""
 
-    def walk(items: Any, depth: int) -> None:
+    def walk(items: Any, depth: int) -> Iterator[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
         if depth > 20:
             return
         for item in as_list(items):
             if not isinstance(item, Mapping):
                 continue
-            question = str(item.get("text") or "")
-            for answer in as_list(item.get("answer")):
-                if not isinstance(answer, Mapping):
-                    continue
-                said = _answer_concept(answer)
-                if said is None:
-                    continue
-                yes = answer.get("valueBoolean") is True or bool(YES_ANSWERS.intersection(said.codings))
-                yes = yes or said.text.strip().lower() in YES_WORDS
-                no = answer.get("valueBoolean") is False or bool(NO_ANSWERS.intersection(said.codings))
-                where = _item_ref(ref, item)
-                if yes and question:
-                    found.append(AnswerFact(where, Concept(text=question), authored))
-                elif not yes and not no and said.text.strip().lower() not in {"no", "n", "false"}:
-                    found.append(AnswerFact(where, said, authored))
-                walk(answer.get("item"), depth + 1)
-            walk(item.get("item"), depth + 1)
+            answers = [a for a in as_list(item.get("answer")) if isinstance(a, Mapping)]
+            yield item, answers
+            yield from walk(item.get("item"), depth + 1)
+            for answer in answers:
+                yield from walk(answer.get("item"), depth + 1)
 
-    walk(resource.get("item"), 0)
+    return walk(resource.get("item"), 0)
+
+
+def answer_facts(resource: Mapping[str, Any]) -> tuple[AnswerFact, ...]:
+    """What a QuestionnaireResponse says about the patient: each question answered yes (read as the question's
+    text), and each coded or written answer other than yes or no (read as itself), at any depth."""
+    ref, authored = ref_of(resource), parse_datetime(resource.get("authored"))
+    found: list[AnswerFact] = []
+    for item, answers in _answered_items(resource):
+        question = str(item.get("text") or "")
+        for answer in answers:
+            said = _answer_concept(answer)
+            if said is None:
+                continue
+            yes = answer.get("valueBoolean") is True or bool(YES_ANSWERS.intersection(said.codings))
+            yes = yes or said.text.strip().lower() in YES_WORDS
+            no = answer.get("valueBoolean") is False or bool(NO_ANSWERS.intersection(said.codings))
+            where = _item_ref(ref, item)
+            if yes and question:
+                found.append(AnswerFact(where, Concept(text=question), authored))
+            elif not yes and not no and said.text.strip().lower() not in {"no", "n", "false"}:
+                found.append(AnswerFact(where, said, authored))
     return tuple(found)
 
 
@@ -752,50 +759,33 @@ def _item_ref(ref: str, item: Mapping[str, Any]) -> str:
 
 def questionnaire_observations(resource: Mapping[str, Any]) -> tuple[ObservationFact, ...]:
     """Items whose linkId is a LOINC code (as LHC-Forms and forms built from the STarT Back panel 91349-1 write
-    them) read as the Observations they stand for: the STarT Back items and scores
-    answered in a questionnaire count as if recorded one by one."""
+    them) read as the Observations they stand for: the STarT Back items and scores answered in a questionnaire
+    count as if recorded one by one."""
     ref, authored = ref_of(resource), parse_datetime(resource.get("authored"))
     status = "final" if resource.get("status") in {"completed", "amended"} else resource.get("status")
     found: list[ObservationFact] = []
-
-    def walk(items: Any, depth: int) -> None:
-        if depth > 20:
-            return
-        for item in as_list(items):
-            if not isinstance(item, Mapping):
-                continue
-            # R4 response items carry no code: the linkId is the LOINC code where the form was built from LOINC.
-            link = str(item.get("linkId") or "").strip("/").rsplit("/", 1)[-1]
-            code = Concept()
-            if LOINC_CODE.fullmatch(link):
-                code = Concept(codings=(("http://loinc.org", link),), text=str(item.get("text") or ""))
-            answers = [a for a in as_list(item.get("answer")) if isinstance(a, Mapping)]
-            if code.codings and answers:
-                answer = answers[0]
-                quantity = _quantity(answer.get("valueQuantity"))
-                if quantity is None and isinstance(answer.get("valueDecimal"), int | float):
-                    quantity = Quantity(float(answer["valueDecimal"]), "")
-                coded = answer.get("valueCoding")
-                boolean = answer.get("valueBoolean")
-                found.append(
-                    ObservationFact(
-                        ref=_item_ref(ref, item),
-                        code=code,
-                        status=status,
-                        effective=authored,
-                        quantity=quantity,
-                        value_code=Concept.from_json({"coding": [coded]}) if isinstance(coded, Mapping) else None,
-                        value_boolean=boolean if isinstance(boolean, bool) else None,
-                        value_integer=answer.get("valueInteger")
-                        if isinstance(answer.get("valueInteger"), int)
-                        else None,
-                    )
-                )
-            walk(item.get("item"), depth + 1)
-            for answer in answers:
-                walk(answer.get("item"), depth + 1)
-
-    walk(resource.get("item"), 0)
+    for item, answers in _answered_items(resource):
+        # R4 response items carry no code: the linkId is the LOINC code where the form was built from LOINC.
+        link = str(item.get("linkId") or "").strip("/").rsplit("/", 1)[-1]
+        if not answers or not LOINC_CODE.fullmatch(link):
+            continue
+        answer = answers[0]
+        quantity = _quantity(answer.get("valueQuantity"))
+        if quantity is None and isinstance(answer.get("valueDecimal"), int | float):
+            quantity = Quantity(float(answer["valueDecimal"]), "")
+        coded, boolean, integer = answer.get("valueCoding"), answer.get("valueBoolean"), answer.get("valueInteger")
+        found.append(
+            ObservationFact(
+                ref=_item_ref(ref, item),
+                code=Concept(codings=(("http://loinc.org", link),), text=str(item.get("text") or "")),
+                status=status,
+                effective=authored,
+                quantity=quantity,
+                value_code=Concept.from_json({"coding": [coded]}) if isinstance(coded, Mapping) else None,
+                value_boolean=boolean if isinstance(boolean, bool) else None,
+                value_integer=integer if isinstance(integer, int) and not isinstance(integer, bool) else None,
+            )
+        )
     return tuple(found)
 
 

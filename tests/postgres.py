@@ -43,18 +43,7 @@ class ThrowawayPostgres:
         if self.prefix:
             shutil.chown(self.root, user="postgres")
         self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres", "--no-sync")
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F"
-        self._run(
-            str(self.bin_dir / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.root / "log"),
-            "-w",
-            "start",
-        )
+        self.resume()
         return self.url("postgres")
 
     def pause(self) -> None:
@@ -62,18 +51,10 @@ class ThrowawayPostgres:
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def resume(self) -> None:
+        """Start the server on its data directory (again, after pause)."""
         options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F"
-        self._run(
-            str(self.bin_dir / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.root / "log"),
-            "-w",
-            "start",
-        )
+        pg_ctl = str(self.bin_dir / "pg_ctl")
+        self._run(pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
