@@ -49,7 +49,7 @@ class Settings:
     fhir_max_resources: int = 5000
     fhir_retries: int = 2
     fhir_max_retry_after_s: float = 2.0
-    fhir_concurrency: int = 8
+    fhir_concurrency: int = 12  # every prefetch key of the largest service (11, patient-view) fetched at once
     # One budget per hook call for all FHIR reading (connect, headers, body, retries, pages): when it runs out
     # the service answers with what it has (cards name what was not checked) or 412 for required data.
     hook_deadline_s: float = 3.0

@@ -14,7 +14,7 @@ import responses
 from cds_service.app import create_app
 from cds_service.fixture_search import path_and_query, search
 
-from .conftest import FAKE_FHIR, TOKEN, dev_settings, hook_request, patient_resources
+from .conftest import FAKE_FHIR, SERVICE_FOR_HOOK, TOKEN, dev_settings, hook_request, patient_resources
 
 ANY_FHIR_URL = re.compile(re.escape(FAKE_FHIR) + r"/.*")
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -256,8 +256,10 @@ def test_a_disallowed_fhir_server_is_refused_before_any_request(client, server):
 
 @responses.activate
 def test_the_queries_of_one_request_run_concurrently(client):
-    # Five queries must all be in flight at once to pass the barrier; run one after another, they would time out.
-    barrier = threading.Barrier(5, timeout=5)
+    # Every query of the call must be in flight at once to pass the barrier; run in rounds, they would time out.
+    queries = len(SERVICE_FOR_HOOK["order-sign"].prefetch)
+    assert queries <= client.application.extensions["cds"]["settings"].fhir_concurrency
+    barrier = threading.Barrier(queries, timeout=5)
     pool = patient_resources("lbp-acute")
 
     def answer(request):
