@@ -250,6 +250,17 @@ def receive_feedback(service_id: str) -> Any:
     return jsonify({"stored": len(items), "unknownCards": unknown} if unknown else {"stored": len(items)})
 
 
+def _body_bytes() -> bytes | None:
+    """The whole body, or None when it is over the size limit. A declared length over the limit is refused by
+    Werkzeug before this; a chunked body has none, and Werkzeug's stream would end it silently at the limit
+    (a cut body parsed as if whole), so one byte past the limit is read from the server's own stream."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        raw = request.environ["wsgi.input"].read(limit + 1) or b""
+        return None if len(raw) > limit else raw
+    return request.get_data(cache=False) or b""
+
+
 def _json_body() -> tuple[Any, Any]:
     """The decoded JSON body, or an error response (415 for a non-JSON type, 400 for bad JSON)."""
     mimetype = request.mimetype or ""
@@ -257,7 +268,10 @@ def _json_body() -> tuple[Any, Any]:
         return None, operation_outcome(
             415, "the request body must be JSON (Content-Type: application/json)", "not-supported"
         )
-    raw = request.get_data(cache=False) or b""
+    raw = _body_bytes()
+    if raw is None:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return None, operation_outcome(413, f"the request body is larger than {limit} bytes", "too-costly")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -94,3 +94,28 @@ def test_slow_clients_do_not_delay_a_normal_call(server):
             sock.close()
     assert response.status_code == 200 and response.json()["cards"]
     assert elapsed < Settings().hook_deadline_s, elapsed
+
+
+def _chunked(path: str, body: bytes, chunk: int = 64 * 1024) -> bytes:
+    parts = [
+        f"{len(body[i : i + chunk]):x}\r\n".encode() + body[i : i + chunk] + b"\r\n" for i in range(0, len(body), chunk)
+    ]
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+    return head.encode() + b"Connection: close\r\n\r\n" + b"".join(parts) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_over_the_size_limit_is_refused_with_413_not_cut_and_parsed(server):
+    limit = 5 * 1024 * 1024  # CDS_MAX_REQUEST_BYTES' default
+    padding = b" " * (limit + 1000)
+    body = b'{"hook": "order-sign", "hookInstance": "x", "context": {}' + padding + b"}"
+    status, headers, answer = _raw(server, _chunked("/cds-services/lbp-order-sign", body))
+    assert status == 413 and headers["content-type"] == "application/json"
+    assert "larger than" in json.loads(answer)["issue"][0]["diagnostics"]
+
+
+def test_a_chunked_body_under_the_limit_is_read_whole(server):
+    body = json.dumps(
+        {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-11-27T10:00:00Z"}]}
+    )
+    status, _, answer = _raw(server, _chunked("/cds-services/lbp-order-sign/feedback", body.encode(), chunk=7))
+    assert status == 200, answer
