@@ -291,6 +291,7 @@ _JSON_CODEC: dict[str, Any] = {
 
 
 CONNECT_TIMEOUT_S = 2  # PostgreSQL: seconds to wait for a connection (libpq connect_timeout)
+SCHEMA_RETRY_S = 5.0  # after a start with the database down: how often a call may try to make the schema
 
 
 class Store:
@@ -317,9 +318,33 @@ class Store:
                 connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
                 **_JSON_CODEC,
             )
-            self._wait_for_server(wait_s)
-        self.migrate()
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+        self._next_schema_try = 0.0
+        if not url.startswith("sqlite") and not self._wait_for_server(wait_s):
+            # Advice never waits on storage: an instance whose PostgreSQL is down starts degraded and creates
+            # or upgrades the schema at the first call after the server is back (_ready).
+            self.failed("start-up", ConnectionError("the database did not accept a connection"))
+        else:
+            self.migrate()
+            self._schema_ready = True
         self._hot = HotStatements.compile(self.engine)
+
+    def _ready(self) -> None:
+        """The schema exists: made at start-up or, after a start while the database was down, at the first
+        call once it answers again (tried at most every SCHEMA_RETRY_S; until then a storage error)."""
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            now = time.monotonic()
+            if now < self._next_schema_try:
+                raise OperationalError("schema", None, ConnectionError("the database has not answered yet"))
+            self._next_schema_try = now + SCHEMA_RETRY_S
+            self.migrate()
+            self._schema_ready = True
+            log.warning("the database answers again: schema ready")
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -327,18 +352,18 @@ class Store:
         with self._write_turn, self.engine.begin() as conn:
             yield conn
 
-    def _wait_for_server(self, wait_s: float) -> None:
+    def _wait_for_server(self, wait_s: float) -> bool:
         """Instances started together with their database (compose, an orchestrator) come up before it accepts
-        connections: wait for it up to ``wait_s`` rather than fail start-up and depend on a restart policy."""
+        connections: wait for it up to ``wait_s``; False when it still does not answer (start degraded)."""
         deadline = time.monotonic() + wait_s
         while True:
             try:
                 with self.engine.connect():
-                    return
+                    return True
             except OperationalError as exc:
                 if time.monotonic() >= deadline:
-                    log.error("the database did not accept a connection within %.0f s", wait_s)
-                    raise
+                    log.error("the database did not accept a connection within %.0f s: starting degraded", wait_s)
+                    return False
                 log.warning("waiting for the database (%s)", type(exc.orig).__name__)
                 time.sleep(0.5)
 
@@ -392,6 +417,7 @@ class Store:
 
     def readable(self) -> bool:
         try:
+            self._ready()
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
@@ -402,6 +428,7 @@ class Store:
     # --- writing ------------------------------------------------------------------------------------
 
     def log_cards(self, records: Iterable[CardRecord], now: datetime) -> None:
+        self._ready()
         records = list(records)
         if not records:
             return
@@ -423,6 +450,7 @@ class Store:
     ) -> list[bool]:
         """Store every item in one transaction before answering; returns, per item, whether its card is known.
         A card is known only to the EHR it was shown to: another caller's answer to it is stored as unknown."""
+        self._ready()
         with self._writing() as conn:
             uuids = {i.card_uuid for i in items}
             # One read of the answered cards: their patient, rule and target for the feedback rows, and their
@@ -492,6 +520,7 @@ class Store:
     def overrides_since(self, caller: str, patient_id: str, since: datetime) -> set[tuple[str, str, str | None]]:
         """(rule, override reason code, target fingerprint) of every reasoned override by this caller for this
         patient since `since`."""
+        self._ready()
         with dbapi_session(self.engine, commit=False) as session:
             rows = session.execute(
                 self._hot.overrides_since, {"caller": caller, "patient_id": patient_id, "since": since}
@@ -500,6 +529,7 @@ class Store:
 
     def encounter_history(self, caller: str, encounter_id: str) -> EncounterHistory:
         """What this encounter has already shown, and which of those cards were answered."""
+        self._ready()
         shown: set[str] = set()
         answered: set[tuple[str, str | None, str | None]] = set()
         with dbapi_session(self.engine, commit=False) as session:
@@ -516,6 +546,7 @@ class Store:
         """True the first time this (issuer, jti) is seen by any instance: one atomic insert; expired ids are
         deleted on the way. A database that cannot answer is a 503: never an accepted replay."""
         try:
+            self._ready()
             with self._writing() as conn:
                 conn.execute(seen_jti.delete().where(seen_jti.c.expires < time.time()))
                 # RETURNING says whether this insert made the row (rowcount is not reliable for ON CONFLICT).
@@ -531,6 +562,7 @@ class Store:
     # --- reporting and retention ---------------------------------------------------------------------
 
     def report(self, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+        self._ready()
         out: dict[str, dict[str, Any]] = {}
 
         def entry(rule: str) -> dict[str, Any]:
@@ -579,6 +611,7 @@ class Store:
         return out
 
     def purge(self, older_than: datetime) -> tuple[int, int]:
+        self._ready()
         with self._writing() as conn:
             f = conn.execute(feedback.delete().where(feedback.c.received_at < older_than)).rowcount
             c = conn.execute(cards.delete().where(cards.c.created_at < older_than)).rowcount

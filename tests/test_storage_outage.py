@@ -85,3 +85,27 @@ def test_a_locked_replay_file_lets_each_worker_refuse_replays_alone_within_a_sec
         holder.close()
     assert client.post(SERVICE, json=body, headers=_as(EHR_A)).status_code == 200
     assert "replay" not in client.get("/readyz").get_json()
+
+
+def test_an_instance_starts_while_its_postgresql_is_down_and_makes_its_schema_when_it_answers():
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries are not installed; .ci/run installs them")
+    late = ThrowawayPostgres(bin_dir)  # its port is chosen, nothing listens there yet
+    app = create_app(dev_settings(database_url=late.url("postgres"), database_wait_s=0.5))
+    client = app.test_client()
+    try:
+        assert _critical(client)[:2] == (200, ["critical"])  # started, and answering
+        assert client.get("/readyz").status_code == 503
+        late.start()
+        answer = {"card": "c-9", "outcome": "overridden", "outcomeTimestamp": "2026-11-27T10:00:00Z"}
+        deadline = time.monotonic() + 20
+        stored = None
+        while time.monotonic() < deadline:
+            stored = client.post("/cds-services/lbp-order-sign/feedback", json={"feedback": [answer]})
+            if stored.status_code == 200:
+                break
+            time.sleep(0.5)
+        assert stored is not None and stored.status_code == 200  # the schema was made once the server answered
+    finally:
+        late.stop()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..cards import override_reason_names
 from ..clock import Clock, wall_clock
@@ -116,10 +117,14 @@ def register(
             period = answers.Period.parse(request.args.get("from"), request.args.get("to"), clock().date())
         except ValueError as exc:
             return refuse(400, f"the date range is not valid: {exc}", "invalid")
-        report = store.report(period.start, period.end)
+        try:
+            report = store.report(period.start, period.end)
+            weeks = [(f"{w.first:%d %b} - {w.last:%d %b}", t) for w, t in answers.weekly(store, period)]
+        except SQLAlchemyError as exc:
+            store.failed("report", exc)
+            return refuse(503, "the card log cannot be read now; please retry", "transient")
         per_rule = [(rule, {o: r[o] for o in answers.OUTCOMES}) for rule, r in sorted(report.items())]
         by_reason = [(reason_names.get(code, code), {"overridden": n}) for code, n in answers.reasons(report).items()]
-        weeks = [(f"{w.first:%d %b} - {w.last:%d %b}", t) for w, t in answers.weekly(store, period)]
         return render_template(
             "answers.html",
             page="answers",
