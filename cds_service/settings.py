@@ -76,6 +76,10 @@ class Settings:
     retention_days: int = 365
     purge_interval_s: float = 3600.0  # each worker purges on this timer (0: only `cds-service purge`)
 
+    # A worker whose resident memory stays above this after a request (a very large FHIR answer: Python keeps
+    # the freed memory) finishes its requests in flight and is replaced by a fresh one (0: never).
+    worker_max_rss_mb: float = 250.0
+
     # Browser console for integrators and clinical reviewers (/console): off unless switched on. With
     # authentication on it requires CDS_CONSOLE_TOKEN (HTTP Basic password or Bearer token).
     console_enabled: bool = False
