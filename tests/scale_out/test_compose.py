@@ -4,6 +4,7 @@ nginx, one PostgreSQL. Run by scripts/scale-out-test (part of `make test`), whic
 What the instances must share is tested across real containers, real HTTP and a real proxy:
 - a token used on instance A is refused on instance B (the replay guard is the shared database);
 - feedback posted to instance B for a card instance A showed changes what A shows next;
+- 200 half-sent requests through the proxy do not stall hook calls (nginx reads each request whole first);
 - killing instance A while feedback flows through the proxy loses no acknowledged feedback, and the proxy
   sends the rest to B.
 Each test calls as its own tenant of one EHR, so the memory of one test cannot hide another test's card."""
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import threading
 import time
@@ -42,7 +44,7 @@ PUBLIC = "https://cds.scale-out.example"  # CDS_PUBLIC_BASE_URL of both instance
 ISS = "https://ehr.scale-out.example"
 KID = "scale-out-1"
 KEY = ec.generate_private_key(ec.SECP384R1())
-TENANTS = ["replay", "answers", "kill"]
+TENANTS = ["replay", "answers", "slow", "kill"]
 SERVICE = "/cds-services/lbp-order-sign"
 IMAGING = "lbp-imaging-no-red-flag"
 
@@ -189,6 +191,29 @@ def test_feedback_posted_to_one_instance_changes_what_the_other_shows(stack):
     answered = _override(stack.b, "answers", card)
     assert answered.status_code == 200 and answered.json() == {"stored": 1}
     assert _imaging_cards(stack.a, "answers", "enc-answers") == []  # A holds back what was answered through B
+
+
+def test_two_hundred_half_sent_requests_through_the_proxy_do_not_stall_hook_calls(stack):
+    host, port = stack.proxy.removeprefix("http://").split(":")
+    half = (
+        b"POST /cds-services/lbp-order-sign HTTP/1.1\r\nHost: cds\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100000\r\n\r\n{"hook": "order-sign"'
+    )
+    held: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            connection = socket.create_connection((host, int(port)), timeout=5)
+            connection.sendall(half)  # and then nothing more: the body never comes
+            held.append(connection)
+        time.sleep(0.5)
+        for n in range(5):
+            started = time.monotonic()
+            cards = _imaging_cards(stack.proxy, "slow", f"enc-slow-{n}")
+            took = time.monotonic() - started
+            assert len(cards) == 1 and took < 1.0, took
+    finally:
+        for connection in held:
+            connection.close()
 
 
 def test_killing_an_instance_loses_no_acknowledged_feedback(stack):
