@@ -190,6 +190,20 @@ def procedure(*, days_ago: float = 30, status: str = "completed", **code: Any) -
     }
 
 
+def questionnaire_response(
+    answers: list[tuple[str, dict[str, Any]]], *, days_ago: float = 2, id: str = "intake"
+) -> dict[str, Any]:
+    """A completed QuestionnaireResponse: (question text, answer value such as {"valueBoolean": True}) per item."""
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": id,
+        "status": "completed",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "authored": when(days_ago),
+        "item": [{"linkId": f"q{n}", "text": text, "answer": [value]} for n, (text, value) in enumerate(answers)],
+    }
+
+
 def allergy(*, status: str | None = "active", verification: str | None = None, **code: Any) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "AllergyIntolerance",

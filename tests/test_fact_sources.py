@@ -13,7 +13,17 @@ import pytest
 
 from cds_service.app import create_app
 
-from .builders import PATIENT_ID, concept, condition, hook_body, lumbar_mri, patient, procedure, when
+from .builders import (
+    PATIENT_ID,
+    concept,
+    condition,
+    hook_body,
+    lumbar_mri,
+    patient,
+    procedure,
+    questionnaire_response,
+    when,
+)
 from .cards_view import card_view, red_flag_categories_named
 from .conftest import SERVICE_FOR_HOOK, dev_settings
 
@@ -73,16 +83,7 @@ def _text_only(code: dict[str, str], text: str) -> list[dict[str, Any]]:
 
 
 def _questionnaire(question: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "resourceType": "QuestionnaireResponse",
-            "id": "intake-1",
-            "status": "completed",
-            "subject": {"reference": f"Patient/{PATIENT_ID}"},
-            "authored": when(3),
-            "item": [{"linkId": "q1", "text": question, "answer": [{"valueBoolean": True}]}],
-        }
-    ]
+    return [questionnaire_response([(question, {"valueBoolean": True})], days_ago=3)]
 
 
 SOURCES = ["problem-list", "encounter-diagnosis", "visit-reason", "text-only", "order-reason", "questionnaire"]

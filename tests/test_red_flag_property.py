@@ -17,7 +17,6 @@ from cds_service.app import create_app
 from cds_service.rules.knowledge import knowledge
 
 from .builders import (
-    PATIENT_ID,
     condition,
     hook_body,
     lumbar_mri,
@@ -25,9 +24,9 @@ from .builders import (
     observation,
     patient,
     procedure,
+    questionnaire_response,
     statement,
     temperature,
-    when,
 )
 from .cards_view import card_view
 from .conftest import SERVICE_FOR_HOOK, dev_settings
@@ -177,16 +176,7 @@ def questionnaire_flag(draw: st.DrawFn) -> list[dict[str, Any]]:
     answer = draw(
         st.sampled_from([{"valueBoolean": True}, {"valueCoding": {"system": "http://loinc.org", "code": "LA33-6"}}])
     )
-    return [
-        {
-            "resourceType": "QuestionnaireResponse",
-            "id": "intake",
-            "status": "completed",
-            "subject": {"reference": f"Patient/{PATIENT_ID}"},
-            "authored": when(2),
-            "item": [{"linkId": "q", "text": draw(st.sampled_from(QUESTIONS)), "answer": [answer]}],
-        }
-    ]
+    return [questionnaire_response([(draw(st.sampled_from(QUESTIONS)), answer)])]
 
 
 RED_FLAG_RECORDS = st.one_of(

@@ -11,7 +11,7 @@ import pytest
 
 from cds_service.rules.red_flags import RedFlagWindows, assess_red_flags
 
-from ..builders import condition, medication, patient_record, procedure, statement
+from ..builders import condition, medication, patient_record, procedure, questionnaire_response, statement
 
 NOW = datetime.now(UTC)
 IMMUNO = "transplant-immunosuppression"
@@ -163,18 +163,12 @@ def test_chemotherapy_recorded_as_a_snomed_procedure_is_a_malignancy_red_flag(kb
 
 
 def test_every_question_answered_yes_in_one_questionnaire_counts(kb, windows):
-    from ..builders import PATIENT_ID, when
-
-    intake = {
-        "resourceType": "QuestionnaireResponse",
-        "id": "intake-2",
-        "status": "completed",
-        "subject": {"reference": f"Patient/{PATIENT_ID}"},
-        "authored": when(1),
-        "item": [
-            {"linkId": "a", "text": "Have you ever had cancer?", "answer": [{"valueBoolean": True}]},
-            {"linkId": "b", "text": "Have you ever injected drugs?", "answer": [{"valueBoolean": True}]},
-            {"linkId": "c", "text": "Do you have HIV?", "answer": [{"valueBoolean": False}]},
+    intake = questionnaire_response(
+        [
+            ("Have you ever had cancer?", {"valueBoolean": True}),
+            ("Have you ever injected drugs?", {"valueBoolean": True}),
+            ("Do you have HIV?", {"valueBoolean": False}),
         ],
-    }
+        days_ago=1,
+    )
     assert _categories(kb, windows, [intake]) == {"malignancy", "iv-drug-use"}
