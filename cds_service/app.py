@@ -176,8 +176,9 @@ def readyz() -> Any:
     replay = verifier.replay if verifier is not None else None
     local_only = isinstance(replay, DegradingReplayRecord) and replay.shared_down_since is not None
     replay_state = {"replay": "this worker only (the shared record is down)"} if local_only else {}
-    if store.degraded or not store.readable() or local_only:
-        storage = "failing" if store.degraded or not store.readable() else "ok"
+    failing = store.degraded or not store.readable()  # readable() asks the database: once
+    if failing or local_only:
+        storage = "failing" if failing else "ok"
         body = {"status": "degraded", "storage": storage, "writeFailures": store.write_failures, **replay_state}
         response = jsonify(body)
         response.status_code = 503

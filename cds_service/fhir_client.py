@@ -74,9 +74,8 @@ def normalised_url(url: str) -> str:
         port = parts.port
     except ValueError as exc:
         raise ValueError("has a port that is not a number") from exc
-    netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    if ":" in host:  # IPv6 literal
-        netloc = f"[{host}]" if port in (None, DEFAULT_PORTS.get(scheme)) else f"[{host}]:{port}"
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+    netloc = shown if port in (None, DEFAULT_PORTS.get(scheme)) else f"{shown}:{port}"
     segments: list[str] = []
     for segment in ENCODED_DOT.sub(".", parts.path).split("/"):
         if segment in ("", "."):

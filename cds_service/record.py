@@ -36,6 +36,7 @@ ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 EXCLUDED_STATUSES = frozenset({"entered-in-error"})
 OPEN_ORDER_STATUSES = frozenset({"draft", "active", "on-hold"})
+PROCEDURES_NOT_DONE = frozenset({"not-done", "preparation"})  # entered-in-error never reaches the rules
 # FHIR's date type: YYYY, YYYY-MM or YYYY-MM-DD (http://hl7.org/fhir/R4/datatypes.html#date).
 FHIR_DATE = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?")
 
@@ -206,6 +207,11 @@ class ProcedureFact:
     status: str | None
     performed: datetime | None
     reasons: tuple[Concept, ...] = ()
+
+    @property
+    def done(self) -> bool:
+        """A procedure not done, or only being prepared, says nothing about the patient."""
+        return self.status not in PROCEDURES_NOT_DONE
 
 
 @dataclass(frozen=True)
@@ -706,6 +712,7 @@ def encounter_fact(resource: Mapping[str, Any]) -> EncounterFact:
 YES_ANSWERS = frozenset({("http://loinc.org", "LA33-6"), ("http://snomed.info/sct", "373066001")})
 NO_ANSWERS = frozenset({("http://loinc.org", "LA32-8"), ("http://snomed.info/sct", "373067005")})
 YES_WORDS = frozenset({"yes", "y", "true"})
+NO_WORDS = frozenset({"no", "n", "false"})
 
 
 def _answered_items(resource: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
@@ -738,13 +745,14 @@ def answer_facts(resource: Mapping[str, Any]) -> tuple[AnswerFact, ...]:
             said = _answer_concept(answer)
             if said is None:
                 continue
-            yes = answer.get("valueBoolean") is True or bool(YES_ANSWERS.intersection(said.codings))
-            yes = yes or said.text.strip().lower() in YES_WORDS
-            no = answer.get("valueBoolean") is False or bool(NO_ANSWERS.intersection(said.codings))
+            # A boolean answer reads as the word "true" or "false" (_answer_concept).
+            word = said.text.strip().lower()
+            yes = word in YES_WORDS or bool(YES_ANSWERS.intersection(said.codings))
+            no = word in NO_WORDS or bool(NO_ANSWERS.intersection(said.codings))
             where = _item_ref(ref, item)
             if yes and question:
                 found.append(AnswerFact(where, Concept(text=question), authored))
-            elif not yes and not no and said.text.strip().lower() not in {"no", "n", "false"}:
+            elif not yes and not no:
                 found.append(AnswerFact(where, said, authored))
     return tuple(found)
 

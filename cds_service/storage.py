@@ -428,10 +428,10 @@ class Store:
     # --- writing ------------------------------------------------------------------------------------
 
     def log_cards(self, records: Iterable[CardRecord], now: datetime) -> None:
-        self._ready()
         records = list(records)
         if not records:
             return
+        self._ready()
         rows = [{**r.__dict__, "evidence": list(r.evidence), "created_at": now} for r in records]
         memory = {
             (r.caller, r.encounter_id, r.rule, r.target_ref or "", r.target_fingerprint or "")

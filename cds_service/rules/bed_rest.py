@@ -49,7 +49,7 @@ def recent_spinal_surgery(record: PatientRecord, kb: Knowledge, now: datetime) -
     """(reference, name, date) of spinal surgery or a dural tear within the post-operative window."""
     context = kb.post_operative
     since = now - timedelta(days=context.window.value)
-    dated = [(p.ref, p.code, p.performed) for p in record.procedures if p.status not in {"not-done", "preparation"}]
+    dated = [(p.ref, p.code, p.performed) for p in record.procedures if p.done]
     dated += [(c.ref, c.code, c.started) for c in record.conditions]
     for ref, code, when in dated:
         if when is not None and since <= when <= now and _is_spinal_surgery(code, kb):

@@ -262,8 +262,7 @@ class Knowledge:
             codes |= valueset.codes
         for observation in self.observation_codes.values():
             codes |= observation
-        labs = (s.lab.codes for c in self.red_flag_categories for s in c.signals if s.lab)
-        return frozenset(codes | self.startback.all_codes).union(*labs)
+        return frozenset(codes | self.startback.all_codes).union(*(lab.codes for lab in self.labs))
 
     @cached_property
     def red_flag_medicines(self) -> tuple[str, ...]:
@@ -396,12 +395,7 @@ def knowledge() -> Knowledge:
         *RULE_VALUESETS,
         *(s.valueset.name for c in categories for s in c.signals if s.valueset),
         *(s.valueset.name for s in cautions if s.valueset),
-        *(
-            s["medicine"]["valueset"]
-            for c in flags["categories"]
-            for s in c["signals"]
-            if "valueset" in s.get("medicine", {})
-        ),
+        *(s.medicine.valueset.name for c in categories for s in c.signals if s.medicine and s.medicine.valueset),
         episode["valueset"],
         ibuprofen["valueset"],
         *(medicines[k]["valueset"] for k in ("nsaid", "opioid", "second_line")),

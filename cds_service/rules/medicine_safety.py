@@ -66,7 +66,7 @@ class OlderAdult:
     """From this age no one-click NSAID (AGS Beers 2023), and a missing renal function result is named."""
 
     min_age: Threshold
-    label: str  # with {age} and the threshold's placeholder
+    label: str  # with {age} and {min_age}
     renal: tuple[ValueSet, ...]
     renal_recent_days: int
     no_renal_result: str

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..record import (
+    NO_ANSWERS,
     Concept,
     ConditionFact,
     MedicationFact,
@@ -35,9 +36,6 @@ from .findings import Caution, RedFlag
 from .knowledge import Knowledge, LabCriterion, MedicineCriterion, RedFlagCategory, RedFlagSignal, Thresholds
 from .text_match import names_a_medicine
 
-NEGATIVE_ANSWERS = frozenset({("http://snomed.info/sct", "373067005"), ("http://loinc.org", "LA32-8")})
-# A procedure that was not done says nothing about the patient (entered-in-error never reaches the rules).
-PROCEDURES_NOT_DONE = frozenset({"not-done", "preparation"})
 COUNTING_OBSERVATION_STATUSES = frozenset({"preliminary", "final", "amended", "corrected", None})
 # Orders that were never given do not add to a steroid course.
 UNGIVEN_MEDICATION_STATUSES = frozenset({"cancelled", "entered-in-error", "draft", "not-taken"})
@@ -79,7 +77,7 @@ def assess_red_flags(
     record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime, windows: RedFlagWindows
 ) -> RedFlagAssessment:
     entries = [_condition_entry(c) for c in record.conditions]
-    entries += [_procedure_entry(p) for p in record.procedures if p.status not in PROCEDURES_NOT_DONE]
+    entries += [_procedure_entry(p) for p in record.procedures if p.done]
     entries += [
         _Entry(e.ref, reason, True, e.start, "reason for a visit") for e in record.encounters for reason in e.reasons
     ]
@@ -201,7 +199,7 @@ def _observation_is_positive(observation: ObservationFact) -> bool:
         return False
     if observation.value_boolean is False:
         return False
-    return not (observation.value_code and any(c in NEGATIVE_ANSWERS for c in observation.value_code.codings))
+    return not (observation.value_code and any(c in NO_ANSWERS for c in observation.value_code.codings))
 
 
 def celsius(quantity: Quantity) -> float | None:
@@ -288,7 +286,7 @@ def _lab_results(
             obs.code.codings, obs.code.search_text
         ):
             continue
-        name = obs.code.text or obs.code.label()
+        name = obs.code.label()
         when = obs.effective.date().isoformat() if obs.effective else "date not recorded"
         flagged = sorted(lab.abnormal_interpretations.intersection(obs.interpretation))
         value = None
@@ -303,7 +301,7 @@ def _lab_results(
         elif flagged:
             shown = f"{obs.quantity.value:g} {obs.quantity.unit}, " if obs.quantity else ""
             reading = f"{shown}flagged {'/'.join(flagged)} by the laboratory"
-        elif obs.quantity is not None and value is None:
+        elif obs.quantity is not None:  # a value in a unit the factors do not convert
             description = f"{name} {obs.quantity.value:g} {obs.quantity.unit or '(no unit)'} on {when}"
             why = f"its unit could not be compared with {lab.direction} {lab.threshold} {lab.threshold.unit}; read it"
             cautions.append(Caution(signal.label, description, obs.ref, why))
