@@ -7,7 +7,7 @@ allow-list of issuers and `jku` URLs. Every failure is a bare 401 for the caller
 the log, never the token.
 
 Replay protection needs to see every `jti` across all worker processes, so seen ids live in a small
-SQLite file (WAL mode) rather than in one process's memory.
+SQLite file (a rollback journal, no memory maps) rather than in one process's memory.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import requests
 from .bounded_read import BodyCutOff, BodyTooLarge, BodyTooSlow, read_bounded
 from .errors import AuthenticationFailed, StorageUnavailable
 from .limits import fitted_key
+from .storage import sqlite_pragmas
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +182,18 @@ class ReplayGuard:
         # The threads of one worker take turns (storage.Store says why: SQLite's lock polling sleeps).
         self._turn = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        with closing(self._connect()) as db:
             db.execute("CREATE TABLE IF NOT EXISTS seen_jti (iss TEXT, jti TEXT, expires REAL, PRIMARY KEY (iss, jti))")
 
     def _connect(self) -> sqlite3.Connection:
         # A locked file waits 1 s at most, then the caller falls back to its own record (DegradingReplayRecord).
-        return sqlite3.connect(self.path, timeout=1, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=1, isolation_level=None)
+        try:
+            sqlite_pragmas(db, 1.0)  # no shared memory map to fault on (storage.SQLITE_CONNECTION_PRAGMAS)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
 
     def first_use(self, iss: str, jti: str, expires: float) -> bool:
         with self._turn, closing(self._connect()) as db:

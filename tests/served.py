@@ -21,13 +21,20 @@ from .postgres import free_port
 def production_service(folder: Path, settings: dict[str, str], port: int | None = None) -> Iterator[str]:
     """Serve with these CDS_* settings on 127.0.0.1 (a free port unless given); yields the base URL. The
     service's log is folder/service.log."""
+    with production_process(folder, settings, port) as (base, _master):
+        yield base
+
+
+@contextmanager
+def production_process(folder: Path, settings: dict[str, str], port: int | None = None) -> Iterator[tuple[str, int]]:
+    """As production_service, and yields gunicorn's master process id too (its children are the workers)."""
     port = port or free_port()
     with (folder / "service.log").open("w") as log:
         command = gunicorn_command("127.0.0.1", port, 2)
         process = subprocess.Popen(command, env={**os.environ, **settings}, stdout=log, stderr=log)
         try:
             wait_until_ready(f"http://127.0.0.1:{port}/healthz", 90, process)
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", process.pid
         finally:
             process.terminate()
             process.wait(timeout=15)

@@ -1,0 +1,113 @@
+"""SQLite faults never kill a worker (issue 28, item 3). The production command (gunicorn, two workers) keeps
+its card log in an SQLite file; something outside then truncates or deletes that file and its journal, as a
+misaimed log rotation or clean-up would. Every hook call still answers its red-flag card within the deadline,
+no worker dies, /readyz says what happened, and the store starts a new file and goes on logging.
+
+The file faults that used to end a worker came from WAL mode's `-shm` file, which SQLite maps into memory:
+truncated under a running worker, the next access was a SIGBUS. The store now runs a rollback journal without
+memory maps, so no such file exists to fault on, and what remains are errors the store catches."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+import requests
+
+from cds_service.storage import Store
+from cds_service.trust import ReplayGuard
+
+from .builders import condition, hook_body, lumbar_mri, patient
+from .served import production_process
+
+CAUDA_EQUINA = [patient(50), condition(icd="M54.50", days_ago=10), condition(icd="G83.4", days_ago=1)]
+BODY = hook_body("order-sign", CAUDA_EQUINA, drafts=[lumbar_mri()])
+CALLS = 12  # enough for both workers to meet the fault
+DEADLINE_S = 5.0
+
+
+def _workers(master: int) -> set[int]:
+    with open(f"/proc/{master}/task/{master}/children") as children:
+        return {int(p) for p in children.read().split()}
+
+
+def _truncate_all(database: Path) -> None:
+    for path in database.parent.glob(database.name + "*"):
+        os.truncate(path, 0)
+
+
+def _delete_all(database: Path) -> None:
+    for path in database.parent.glob(database.name + "*"):
+        path.unlink()
+
+
+def _critical_answers(base: str) -> list[tuple[int, list[str], float]]:
+    answers = []
+    for _ in range(CALLS):
+        started = time.monotonic()
+        response = requests.post(f"{base}/cds-services/lbp-order-sign", json=BODY, timeout=30)
+        took = time.monotonic() - started
+        cards = response.json().get("cards", []) if response.status_code == 200 else []
+        answers.append((response.status_code, [c["indicator"] for c in cards], took))
+    return answers
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fault", [_truncate_all, _delete_all], ids=["truncated", "deleted"])
+def test_a_card_log_file_broken_from_outside_leaves_every_worker_answering_its_red_flag_card(
+    tmp_path: Path, fault: Callable[[Path], None]
+) -> None:
+    database = tmp_path / "cds.sqlite3"
+    settings = {
+        "CDS_AUTH_REQUIRED": "false",
+        "CDS_DATABASE_URL": f"sqlite:///{database}",
+        "CDS_HOOK_DEADLINE_S": str(DEADLINE_S),
+    }
+    with production_process(tmp_path, settings) as (base, master):
+        before = _workers(master)
+        assert all(a[:2] == (200, ["critical"]) for a in _critical_answers(base))
+        siblings = {p.name for p in tmp_path.glob("cds.sqlite3*")}
+        assert not any(name.endswith(("-shm", "-wal")) for name in siblings), siblings  # nothing mapped
+
+        fault(database)
+        answers = _critical_answers(base)
+        assert [a[:2] for a in answers] == [(200, ["critical"])] * CALLS
+        assert max(a[2] for a in answers) < DEADLINE_S
+        assert _workers(master) == before  # no worker died and was replaced
+        # A worker that met the fault says so for a minute; one that did not may find the file already mended.
+        states = {
+            (r.status_code, r.json()["status"]) for r in (requests.get(f"{base}/readyz", timeout=10) for _ in range(6))
+        }
+        assert (503, "degraded") in states and states <= {(503, "degraded"), (200, "ready")}
+        with closing(sqlite3.connect(database)) as fresh:  # a new file, and the cards go on being logged
+            assert fresh.execute("SELECT count(*) FROM card_log").fetchone()[0] > 0
+    log = (tmp_path / "service.log").read_text()
+    assert "SIGBUS" not in log and "was sent" not in log and "Traceback" not in log
+
+
+def test_a_replay_file_truncated_from_outside_is_an_error_the_guard_raises_not_a_signal(tmp_path: Path) -> None:
+    guard = ReplayGuard(tmp_path / "jti.sqlite3")
+    assert guard.first_use("ehr", "jti-1", time.time() + 300)
+    assert not any(p.name.endswith(("-shm", "-wal")) for p in tmp_path.iterdir())
+    _truncate_all(tmp_path / "jti.sqlite3")
+    with pytest.raises(sqlite3.OperationalError):  # an empty file: DegradingReplayRecord falls back on this
+        guard.first_use("ehr", "jti-2", time.time() + 300)
+
+
+def test_a_card_log_a_wal_mode_version_left_is_switched_to_the_rollback_journal(tmp_path: Path) -> None:
+    path = tmp_path / "cds.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    assert old.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+    old.close()
+    store = Store(f"sqlite:///{path}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "truncate"
+    store.engine.dispose()
+    reopened = sqlite3.connect(path, isolation_level=None)
+    assert reopened.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # no longer WAL in the file itself
+    reopened.close()
