@@ -35,6 +35,6 @@ USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CDS_PORT', '8000'), timeout=2).status != 200)"]
-# The same command the tests run: `cds-service serve` execs gunicorn with cds_service.wsgi:app,
+# The same command the tests run: `cds-service serve` execs gunicorn with cds_service.web.wsgi:app,
 # on CDS_HOST:CDS_PORT (0.0.0.0:8000 here).
 CMD ["cds-service", "serve"]

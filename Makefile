@@ -44,10 +44,12 @@ container-test: install
 scale-out-test: install
 	scripts/scale-out-test
 
+## ruff, mypy strict, and the layer contracts of pyproject.toml (import-linter).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

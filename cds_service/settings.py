@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .package_data import read_knowledge
+from cds_service.knowledge.loader import read_knowledge
 
 # The clinical settings a site may tune start from the reviewed values (knowledge/thresholds.json).
 _CLINICAL = {name: item["value"] for name, item in read_knowledge("thresholds.json")["thresholds"].items()}

@@ -13,7 +13,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from cds_service.clock import wall_clock
+from cds_service.domain.clock import wall_clock
 
 SYSTEMS = {
     "icd": "http://hl7.org/fhir/sid/icd-10-cm",
@@ -351,19 +351,21 @@ def patient_record(
     then validated FHIR turned into facts), without HTTP: `gaps` names prefetch keys reported unreadable.
     A resource the filter drops never reaches the rules here either, so a filter that hid a red flag
     fails the rule tests too."""
-    from cds_service import record as rec
-    from cds_service.patient_data import draft_order_fact, read_key
-    from cds_service.rules.knowledge import knowledge
-    from cds_service.rules.selection import selector_for
+    from cds_service.domain import facts
+    from cds_service.fhir.facts import read_patient
+    from cds_service.fhir.patient_data import draft_order_fact, read_key
+    from cds_service.fhir.selection import selector_for
+    from cds_service.knowledge.model import knowledge
 
     kb = knowledge()
     selector = selector_for(kb, int(kb.thresholds.fever_days.value), wall_clock)
     read = read_key("built", resources, selector)  # the service's own reading of one prefetch key
     assert not read.invalid, f"builder made invalid FHIR: {read.invalid}"
     read_drafts = [draft_order_fact(d, PATIENT_ID) for d in drafts]
-    return rec.PatientRecord(
+    return facts.PatientRecord(
         patient_id=PATIENT_ID,
         patient_resource=read.patient,
+        read_patient=read_patient,
         conditions=read.conditions,
         observations=read.observations,
         orders=read.orders,
@@ -372,9 +374,9 @@ def patient_record(
         procedures=read.procedures,
         encounters=read.encounters,
         answers=read.answers,
-        draft_orders=tuple(d for d in read_drafts if isinstance(d, rec.OrderFact | rec.MedicationFact)),
-        unreadable_drafts=tuple(d for d in read_drafts if isinstance(d, rec.UnreadableOrder)),
-        gaps=tuple(rec.DataGap(key, key, "could not be read (test)") for key in gaps),
+        draft_orders=tuple(d for d in read_drafts if isinstance(d, facts.OrderFact | facts.MedicationFact)),
+        unreadable_drafts=tuple(d for d in read_drafts if isinstance(d, facts.UnreadableOrder)),
+        gaps=tuple(facts.DataGap(key, key, "could not be read (test)") for key in gaps),
     )
 
 

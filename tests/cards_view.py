@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from cds_service.package_data import KNOWLEDGE_DIR
+from cds_service.knowledge.loader import KNOWLEDGE_DIR
 
 _CARDS = json.loads((KNOWLEDGE_DIR / "cards.json").read_text())
 RULE_BY_TOPIC = {spec["topic_code"]: rule for rule, spec in _CARDS["rules"].items()}

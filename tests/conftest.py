@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from cds_service.app import create_app
-from cds_service.cli import load_fixtures
-from cds_service.fixture_requests import build_request, prefetch_for
-from cds_service.fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
-from cds_service.local_fhir import LocalFhirServer
-from cds_service.protocol import load_services
+from cds_service.cds_hooks.protocol import load_services
+from cds_service.devtools.fixture_requests import build_request, prefetch_for
+from cds_service.devtools.fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
+from cds_service.devtools.local_fhir import LocalFhirServer
 from cds_service.settings import Settings
+from cds_service.web.app import create_app
+from cds_service.web.cli import load_fixtures
 
 FIXTURES = DEFAULT_DIR
 FAKE_FHIR = "https://ehr.example.org/fhir"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.cli import gunicorn_command
-from cds_service.readiness import wait_until_ready
+from cds_service.devtools.readiness import wait_until_ready
+from cds_service.web.cli import gunicorn_command
 
 from .postgres import free_port
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from cds_service.app import create_app
-from cds_service.clock import fixed_clock
+from cds_service.domain.clock import fixed_clock
+from cds_service.web.app import create_app
 
 from .builders import searchset
 from .cards_view import card_view

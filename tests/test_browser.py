@@ -22,7 +22,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.storage import Store
+from cds_service.storage.store import Store
 
 from .conftest import TOKEN
 from .postgres import free_port

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.fhir_models import model_for
+from cds_service.fhir.models import model_for
 
 from .conftest import hook_request, scenarios
 
@@ -105,8 +105,8 @@ def test_a_red_flag_card_never_coexists_with_advice_against_imaging(client):
 def test_the_episode_duration_is_said_in_complete_days_and_weeks(weeks, said):
     from datetime import UTC, datetime
 
-    from cds_service.cards import _episode_text
-    from cds_service.rules.findings import BackPainEpisode
+    from cds_service.cards.render import _episode_text
+    from cds_service.domain.findings import BackPainEpisode
 
     episode = BackPainEpisode(("Condition/lbp",), datetime(2026, 11, 17, 10, tzinfo=UTC), weeks, "acute")
     assert _episode_text(episode).endswith(f", {said})")

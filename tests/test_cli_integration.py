@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from cds_service.cli import build_request, gunicorn_command
-from cds_service.readiness import NotReady, wait_until_ready
+from cds_service.devtools.readiness import NotReady, wait_until_ready
+from cds_service.web.cli import build_request, gunicorn_command
 
 from .conftest import FIXTURES, SERVICE_FOR_HOOK, TOKEN
 from .postgres import free_port
@@ -47,7 +47,9 @@ def running_service(local_fhir, tmp_path_factory) -> Iterator[tuple[str, object]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cds_service.cli", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cds_service.web.cli", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_load_fixtures_posts_every_patient_to_a_token_protected_server(local_fhir):
@@ -109,7 +111,7 @@ def test_a_wrong_token_becomes_412_and_no_log_line_or_answer_contains_a_token(ru
 def test_the_sandbox_link_names_the_fhir_server_patient_and_discovery_url():
     from urllib.parse import parse_qs, urlparse
 
-    from cds_service.cli import sandbox_link
+    from cds_service.web.cli import sandbox_link
 
     link = urlparse(sandbox_link("http://127.0.0.1:8080/fhir", "http://127.0.0.1:8000/cds-services", "lbp-acute"))
     assert link.scheme == "https" and link.netloc == "sandbox.cds-hooks.org"
@@ -126,8 +128,8 @@ def test_load_fixtures_without_a_fixture_folder_says_where_to_find_one(tmp_path)
 
 
 def test_the_production_entry_freezes_the_start_up_heap_and_collects_garbage_less_often(tmp_path):
-    """What cds_service.wsgi (gunicorn's app) leaves a worker with, in a fresh interpreter."""
-    probe = "import gc, json, cds_service.wsgi; print(json.dumps([gc.get_freeze_count(), gc.get_threshold()]))"
+    """What cds_service.web.wsgi (gunicorn's app) leaves a worker with, in a fresh interpreter."""
+    probe = "import gc, json, cds_service.web.wsgi; print(json.dumps([gc.get_freeze_count(), gc.get_threshold()]))"
     env = {**os.environ, "CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'cds.sqlite3'}"}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     frozen, threshold = json.loads(out.stdout.strip().splitlines()[-1])

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from cds_service.app import create_app
-from cds_service.storage import Store
+from cds_service.storage.store import Store
+from cds_service.web.app import create_app
 
 from .conftest import TOKEN, dev_settings, hook_request, scenarios
 from .served import production_service

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.storage import Store
+from cds_service.storage.store import Store
 
 from .conftest import TOKEN, scenarios
 from .postgres import free_port

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cds_service.feedback import parse_feedback
-from cds_service.storage import CardRecord, Store, cards, encounter_memory
+from cds_service.pipeline.feedback import parse_feedback
+from cds_service.storage.store import CardRecord, Store, cards, encounter_memory
 
 NOW = datetime(2026, 11, 27, 10, 30, 15, 123456, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.app import create_app
+from cds_service.web.app import create_app
 
 from .builders import condition, lumbar_mri, patient, searchset, temperature
 from .conftest import dev_settings

@@ -3,8 +3,8 @@ uuid, the outcome and the outcomeTimestamp identify it), on SQLite and PostgreSQ
 
 from __future__ import annotations
 
-from cds_service.app import create_app
-from cds_service.storage import feedback
+from cds_service.storage.store import feedback
+from cds_service.web.app import create_app
 
 from .conftest import SERVICE_FOR_HOOK, count_rows, dev_settings, hook_request
 

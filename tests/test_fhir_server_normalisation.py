@@ -10,7 +10,7 @@ import re
 import pytest
 import responses
 
-from cds_service.fhir_client import check_fhir_server, normalised_url
+from cds_service.fhir.client import check_fhir_server, normalised_url
 from cds_service.settings import Settings
 
 from .conftest import dev_settings, hook_request
@@ -64,7 +64,7 @@ def test_normalisation_removes_dot_segments_and_default_ports():
 
 @responses.activate
 def test_a_disallowed_fhir_server_is_a_400_and_nothing_is_sent():
-    from cds_service.app import create_app
+    from cds_service.web.app import create_app
 
     client = create_app(dev_settings(allowed_fhir_servers=(ALLOWED,))).test_client()
     body = hook_request(
@@ -77,7 +77,7 @@ def test_a_disallowed_fhir_server_is_a_400_and_nothing_is_sent():
 
 @responses.activate
 def test_the_requests_go_to_the_normal_form_of_an_allowed_base():
-    from cds_service.app import create_app
+    from cds_service.web.app import create_app
 
     empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
     responses.add(responses.GET, re.compile(re.escape(ALLOWED) + r"/.*"), json=empty)

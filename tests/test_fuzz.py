@@ -12,7 +12,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.app import create_app
+from cds_service.web.app import create_app
 
 from .conftest import dev_settings, hook_request
 from .test_robustness import _paths, _replace

@@ -9,8 +9,8 @@ import time
 import pytest
 import sqlalchemy
 
-from cds_service.app import create_app
-from cds_service.storage import MIGRATIONS, Store
+from cds_service.storage.store import MIGRATIONS, Store
+from cds_service.web.app import create_app
 
 from .conftest import dev_settings, hook_request
 from .postgres import free_port

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.app import create_app
-from cds_service.limits import ID_MAX
-from cds_service.storage import cards as card_log
-from cds_service.storage import feedback
+from cds_service.cds_hooks.limits import ID_MAX
+from cds_service.storage.store import cards as card_log
+from cds_service.storage.store import feedback
+from cds_service.web.app import create_app
 
 from .conftest import SERVICE_FOR_HOOK, count_rows, dev_settings, hook_request
 

@@ -16,7 +16,7 @@ import requests
 import responses
 
 from cds_service.errors import AuthenticationFailed
-from cds_service.trust import KeySets
+from cds_service.security.trust import KeySets
 
 FAILING = "https://ehr.example.org/jwks-down"
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cds_service.package_data import KNOWLEDGE_DIR
+from cds_service.knowledge.loader import KNOWLEDGE_DIR
 from cds_service.rules.registry import RULE_IDS, check_knowledge, knowledge_problems
 
 FILES = {
@@ -86,8 +86,8 @@ def test_every_rule_the_scenarios_expect_is_registered() -> None:
 
 
 def test_the_observations_prefetch_asks_for_every_code_a_red_flag_lab_is_read_by() -> None:
-    from cds_service.protocol import load_services
-    from cds_service.rules.knowledge import knowledge
+    from cds_service.cds_hooks.protocol import load_services
+    from cds_service.knowledge.model import knowledge
 
     query = next(k.query for s in load_services().values() for k in s.prefetch if k.name == "observations")
     asked = {tuple(item.split("|", 1)) for item in query.split("code=", 1)[1].split("&", 1)[0].split(",")}

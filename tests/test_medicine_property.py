@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.app import create_app
-from cds_service.rules.knowledge import knowledge
+from cds_service.knowledge.model import knowledge
+from cds_service.web.app import create_app
 
 from .builders import allergy, condition, dose, hook_body, medication, observation, patient
 from .conftest import SERVICE_FOR_HOOK, dev_settings

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.app import create_app
+from cds_service.web.app import create_app
 
 from .builders import condition, hook_body, patient
 from .cards_view import card_view

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cds_service.app import create_app
-from cds_service.storage import MIGRATIONS, CardRecord, FeedbackRecord, Store
+from cds_service.storage.store import MIGRATIONS, CardRecord, FeedbackRecord, Store
+from cds_service.web.app import create_app
 
 from .cards_view import card_view
 from .conftest import dev_settings, hook_request
@@ -138,7 +138,7 @@ def test_concurrent_feedback_from_several_processes_loses_nothing(database_url):
     assert sum(results) == workers * each
     from sqlalchemy import func, select
 
-    from cds_service.storage import feedback
+    from cds_service.storage.store import feedback
 
     with Store(database_url).engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(feedback)).scalar() == workers * each
@@ -173,7 +173,7 @@ def test_an_override_without_a_suppressing_reason_does_not_suppress(client):
 
 
 def test_a_red_flag_card_is_never_suppressed_whatever_the_policy(database_url):
-    from cds_service.memory import MemoryPolicy
+    from cds_service.cards.memory import MemoryPolicy
 
     app = create_app(dev_settings(database_url=database_url))
     memory = app.extensions["cds"]["pipeline"].memory
@@ -253,7 +253,7 @@ def test_purge_removes_only_records_older_than_the_retention(client, app):
 def test_report_command_prints_json_for_machines(client, app, monkeypatch, capsys):
     import json
 
-    from cds_service.cli import main
+    from cds_service.web.cli import main
 
     imaging_cards(client)
     monkeypatch.setenv("CDS_DATABASE_URL", app.extensions["cds"]["store"].url)
@@ -326,7 +326,7 @@ def test_a_v1_database_gains_the_feedback_target_fingerprint_column_in_place(tmp
 def test_memory_json_says_what_every_suppressing_reason_holds_back() -> None:
     import json
 
-    from cds_service.package_data import KNOWLEDGE_DIR
+    from cds_service.knowledge.loader import KNOWLEDGE_DIR
 
     data = json.loads((KNOWLEDGE_DIR / "memory.json").read_text())
     reasons = {reason for codes in data["suppressing_reasons"].values() for reason in codes}

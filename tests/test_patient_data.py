@@ -11,8 +11,8 @@ import pytest
 import requests
 import responses
 
-from cds_service.app import create_app
-from cds_service.fixture_search import path_and_query, search
+from cds_service.devtools.fixture_search import path_and_query, search
+from cds_service.web.app import create_app
 
 from .conftest import FAKE_FHIR, SERVICE_FOR_HOOK, TOKEN, dev_settings, hook_request, patient_resources
 
@@ -119,7 +119,7 @@ def test_a_read_timeout_is_412_and_not_retried(client):
 
 @responses.activate
 def test_connection_errors_are_retried_then_succeed():
-    from cds_service.fhir_client import FhirClient
+    from cds_service.fhir.client import FhirClient
 
     url = f"{FAKE_FHIR}/Patient/1"
     responses.add(responses.GET, url, body=requests.ConnectionError())
@@ -132,7 +132,7 @@ def test_connection_errors_are_retried_then_succeed():
 @responses.activate
 def test_429_with_retry_after_is_retried_but_500_is_not():
     from cds_service.errors import FhirAccessError
-    from cds_service.fhir_client import FhirClient
+    from cds_service.fhir.client import FhirClient
 
     busy, broken = f"{FAKE_FHIR}/Patient/busy", f"{FAKE_FHIR}/Patient/broken"
     responses.add(responses.GET, busy, status=429, headers={"Retry-After": "0"})
@@ -148,7 +148,7 @@ def test_429_with_retry_after_is_retried_but_500_is_not():
 @responses.activate
 def test_a_long_retry_after_is_not_waited_for():
     from cds_service.errors import FhirAccessError
-    from cds_service.fhir_client import FhirClient
+    from cds_service.fhir.client import FhirClient
 
     url = f"{FAKE_FHIR}/Patient/1"
     responses.add(responses.GET, url, status=503, headers={"Retry-After": "120"})
@@ -170,7 +170,7 @@ def _page(n, next_url=None):
 
 @responses.activate
 def test_paging_is_followed_and_bounded():
-    from cds_service.fhir_client import FhirClient
+    from cds_service.fhir.client import FhirClient
 
     for n in range(5):
         responses.add(
@@ -187,7 +187,7 @@ def test_paging_is_followed_and_bounded():
 @responses.activate
 def test_a_paging_link_to_another_host_is_not_followed():
     from cds_service.errors import FhirAccessError
-    from cds_service.fhir_client import FhirClient
+    from cds_service.fhir.client import FhirClient
 
     responses.add(responses.GET, f"{FAKE_FHIR}/Condition", json=_page(0, "https://attacker.example/steal"))
     with pytest.raises(FhirAccessError, match="outside the FHIR server"):
@@ -288,7 +288,7 @@ def test_an_invalid_resource_is_skipped_logged_by_type_and_id_and_named_on_the_c
 
 
 def test_entered_in_error_and_refuted_items_never_count():
-    from cds_service.record import is_excluded
+    from cds_service.fhir.facts import is_excluded
 
     assert is_excluded({"resourceType": "Observation", "status": "entered-in-error"})
     assert is_excluded({"resourceType": "Condition", "verificationStatus": {"coding": [{"code": "refuted"}]}})
@@ -315,7 +315,7 @@ def test_an_opioid_card_says_when_medication_history_could_not_be_checked(client
 
 
 def test_a_malformed_order_template_stops_the_service_from_starting(monkeypatch):
-    from cds_service import cards
+    from cds_service.cards import render as cards
 
     content = cards._content()
     broken = {**content[0], "order_templates": {"bad": {"resourceType": "ServiceRequest", "status": 42}}}

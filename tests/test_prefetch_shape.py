@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import responses
 
-from cds_service.fixture_search import path_and_query, search
-from cds_service.protocol import load_services
+from cds_service.cds_hooks.protocol import load_services
+from cds_service.devtools.fixture_search import path_and_query, search
 
 from .builders import PATIENT_ID, condition, hook_body, lumbar_mri, patient, searchset
 from .conftest import FAKE_FHIR, TOKEN

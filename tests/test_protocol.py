@@ -219,7 +219,7 @@ def test_cors_preflight_allows_authorization_and_content_type(client):
 
 
 def test_cors_origins_are_configurable(settings):
-    from cds_service.app import create_app
+    from cds_service.web.app import create_app
 
     app = create_app(settings.with_overrides(cors_origins=("https://ehr.example.org",)))
     allowed = app.test_client().get("/cds-services", headers={"Origin": "https://ehr.example.org"})

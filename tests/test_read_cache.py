@@ -9,10 +9,10 @@ import logging
 
 import orjson
 
-from cds_service.clock import wall_clock
-from cds_service.patient_data import ReadCache, read_key
-from cds_service.rules.knowledge import knowledge
-from cds_service.rules.selection import selector_for
+from cds_service.domain.clock import wall_clock
+from cds_service.fhir.patient_data import ReadCache, read_key
+from cds_service.fhir.selection import selector_for
+from cds_service.knowledge.model import knowledge
 
 from .conftest import hook_request
 

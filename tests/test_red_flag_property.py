@@ -13,8 +13,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.app import create_app
-from cds_service.rules.knowledge import knowledge
+from cds_service.knowledge.model import knowledge
+from cds_service.web.app import create_app
 
 from .builders import (
     condition,

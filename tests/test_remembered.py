@@ -7,7 +7,7 @@ import itertools
 import sys
 import threading
 
-from cds_service.record import Remembered
+from cds_service.domain.memo import Remembered
 
 
 def test_a_full_memo_shared_by_threads_answers_every_call_and_keeps_its_bound():

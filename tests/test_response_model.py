@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cds_service.response_model import CdsResponse
+from cds_service.cds_hooks.response_model import CdsResponse
 
 SPEC = (
     Path(__file__).resolve().parent.parent.parent

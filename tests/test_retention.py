@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from cds_service.app import create_app
-from cds_service.clock import wall_clock
-from cds_service.retention import RetentionJob
-from cds_service.storage import Store, cards
+from cds_service.domain.clock import wall_clock
+from cds_service.storage.retention import RetentionJob
+from cds_service.storage.store import Store, cards
+from cds_service.web.app import create_app
 
 from .conftest import dev_settings
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import responses
 
-from cds_service.app import create_app
-from cds_service.clock import fixed_clock
-from cds_service.response_model import CdsResponse
+from cds_service.cds_hooks.response_model import CdsResponse
+from cds_service.domain.clock import fixed_clock
+from cds_service.web.app import create_app
 
 from .cards_view import card_view
 from .conftest import dev_settings
@@ -149,7 +149,7 @@ def test_a_draft_order_that_still_cannot_be_read_is_named_on_a_card_and_logged_b
 
 
 def test_single_objects_where_r4_has_arrays_are_wrapped_at_any_depth() -> None:
-    from cds_service.fhir_shape import normalise
+    from cds_service.fhir.shape import normalise
 
     order = {
         "resourceType": "MedicationRequest",

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import responses
 
-from cds_service.app import create_app
-from cds_service.fixture_search import path_and_query, search
+from cds_service.devtools.fixture_search import path_and_query, search
+from cds_service.web.app import create_app
 
 from .cards_view import card_view, red_flag_categories_named, target_of, variant_of
 from .conftest import FAKE_FHIR, SERVICE_FOR_HOOK, TOKEN, dev_settings, hook_request, patient_resources, scenarios

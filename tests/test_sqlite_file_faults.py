@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.storage import Store
-from cds_service.trust import ReplayGuard
+from cds_service.security.trust import ReplayGuard
+from cds_service.storage.store import Store
 
 from .builders import condition, hook_body, lumbar_mri, patient
 from .served import production_process
@@ -86,7 +86,7 @@ def test_a_card_log_file_broken_from_outside_leaves_every_worker_answering_its_r
         assert (503, "degraded") in states and states <= {(503, "degraded"), (200, "ready")}
         with closing(sqlite3.connect(database)) as fresh:  # a new file, and the cards go on being logged
             assert fresh.execute("SELECT count(*) FROM card_log").fetchone()[0] > 0
-    log = (tmp_path / "service.log").read_text()
+        log = (tmp_path / "service.log").read_text()  # before shutdown, whose own SIGTERMs gunicorn logs
     assert "SIGBUS" not in log and "was sent" not in log and "Traceback" not in log
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from cds_service.storage import CardRecord, FeedbackRecord, Store
-from cds_service.storage import cards as card_table
-from cds_service.storage import feedback as feedback_table
+from cds_service.storage.store import CardRecord, FeedbackRecord, Store
+from cds_service.storage.store import cards as card_table
+from cds_service.storage.store import feedback as feedback_table
 
 from .conftest import count_rows
 

@@ -4,8 +4,8 @@ Retry-After, never a 200. The database is made read-only for real (SQLite's mode
 
 from __future__ import annotations
 
-from cds_service.app import create_app
-from cds_service.storage import Store
+from cds_service.storage.store import Store
+from cds_service.web.app import create_app
 
 from .conftest import dev_settings, hook_request
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cds_service.app import create_app
+from cds_service.web.app import create_app
 
 from .builders import condition, hook_body, lumbar_mri, patient
 from .conftest import dev_settings

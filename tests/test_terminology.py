@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.package_data import VALUESET_DIR
-from cds_service.record import Concept, normalise_icd10cm
-from cds_service.terminology import valuesets
+from cds_service.domain.facts import Concept, normalise_icd10cm
+from cds_service.knowledge.loader import VALUESET_DIR
+from cds_service.knowledge.terminology import valuesets
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clock import wall_clock
-from cds_service.rules.knowledge import knowledge
+from cds_service.domain.clock import wall_clock
+from cds_service.knowledge.model import knowledge
 
 KB = knowledge()
 
@@ -55,13 +55,13 @@ def test_back_pain_text(text: str, is_back_pain: bool) -> None:
     ],
 )
 def test_medicine_names_in_uncoded_orders_are_read_with_negation(label: str, named: bool) -> None:
-    from cds_service.rules.text_match import names_a_medicine
+    from cds_service.domain.text_match import names_a_medicine
 
     assert names_a_medicine(label, ("duloxetine", "ibuprofen", "prednisone", "naproxen")) == named
 
 
 def test_an_uncoded_duloxetine_order_is_read() -> None:
-    from cds_service.rules.selection import selector_for
+    from cds_service.fhir.selection import selector_for
 
     order = {
         "resourceType": "MedicationRequest",
@@ -72,7 +72,7 @@ def test_an_uncoded_duloxetine_order_is_read() -> None:
 
 
 def _fresh_matcher():
-    from cds_service.rules.text_match import TextMatcher
+    from cds_service.domain.text_match import TextMatcher
 
     return TextMatcher.build({"flag": ["saddle (?:anaesthesia|numbness)"]}, ["no"], ["ruled out"])
 
@@ -86,7 +86,7 @@ def test_might_match_sees_a_term_in_any_case_negated_or_not():
 
 
 def test_might_match_remembers_each_answer_and_stays_bounded(monkeypatch):
-    from cds_service.rules import text_match
+    from cds_service.domain import text_match
 
     monkeypatch.setattr(text_match, "SEEN_LIMIT", 3)
     matcher = _fresh_matcher()
@@ -100,7 +100,7 @@ def test_might_match_remembers_each_answer_and_stays_bounded(monkeypatch):
 
 
 def test_find_remembers_each_answer_per_text_and_keys_and_stays_bounded(monkeypatch):
-    from cds_service.rules import text_match
+    from cds_service.domain import text_match
 
     monkeypatch.setattr(text_match, "SEEN_LIMIT", 2)
     matcher = text_match.TextMatcher.build(

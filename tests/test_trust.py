@@ -16,7 +16,7 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from cds_service.app import create_app
+from cds_service.web.app import create_app
 
 from .conftest import FAKE_FHIR, dev_settings, hook_request
 
@@ -197,7 +197,7 @@ def test_a_replayed_jti_is_refused(secure_app):
 
 
 def test_the_replay_guard_is_shared_by_workers_through_its_file(tmp_path):
-    from cds_service.trust import ReplayGuard
+    from cds_service.security.trust import ReplayGuard
 
     path = tmp_path / "jti.sqlite3"
     first, second = ReplayGuard(path), ReplayGuard(path)  # as two gunicorn workers would open it

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from cds_service.cli import gunicorn_command
-from cds_service.readiness import wait_until_ready
+from cds_service.devtools.readiness import wait_until_ready
+from cds_service.web.cli import gunicorn_command
 
 from .builders import condition, patient, searchset
 from .postgres import free_port

@@ -13,17 +13,17 @@ from typing import Any
 from flask import Blueprint, Flask, Response, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..cards import override_reason_names
-from ..clock import Clock, wall_clock
-from ..fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
-from ..patient_data import PatientDataAssembler
-from ..protocol import CdsService
-from ..rules.engine import ClinicalWindows
-from ..rules.knowledge import Knowledge
-from ..settings import Settings
-from ..storage import Store
-from . import answers, gallery
-from .access import admitted
+from cds_service.cards.render import override_reason_names
+from cds_service.cds_hooks.protocol import CdsService
+from cds_service.console import answers, gallery
+from cds_service.console.access import admitted
+from cds_service.devtools.fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
+from cds_service.domain.clock import Clock, wall_clock
+from cds_service.fhir.patient_data import PatientDataAssembler
+from cds_service.knowledge.model import Knowledge
+from cds_service.rules.engine import ClinicalWindows
+from cds_service.settings import Settings
+from cds_service.storage.store import Store
 
 HOOKS = ("patient-view", "order-select", "order-sign")
 # Pages are served by the service itself: scripts and styles from here only; the try-a-hook page reads

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 from typing import Any
 
-from ..storage import Store
+from cds_service.storage.store import Store
 
 OUTCOMES = ("shown", "accepted", "overridden", "suppressed")
 LABELS = {"shown": "shown", "accepted": "accepted", "overridden": "overridden", "suppressed": "held back"}

@@ -11,14 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..cards import CardContext, render, rule_source
-from ..fixture_requests import build_request, prefetch_for
-from ..fixtures import load_bundle, resources
-from ..patient_data import PatientDataAssembler
-from ..protocol import CdsService, parse_hook_request
-from ..rules.engine import ClinicalWindows, evaluate, orders_in_question, unreadable_orders
-from ..rules.findings import Finding
-from ..rules.knowledge import Knowledge
+from cds_service.cards.render import CardContext, render, rule_source
+from cds_service.cds_hooks.protocol import CdsService, parse_hook_request
+from cds_service.devtools.fixture_requests import build_request, prefetch_for
+from cds_service.devtools.fixtures import load_bundle, resources
+from cds_service.domain.findings import Finding
+from cds_service.fhir.patient_data import PatientDataAssembler
+from cds_service.knowledge.model import Knowledge
+from cds_service.rules.engine import ClinicalWindows, evaluate, orders_in_question, unreadable_orders
 
 
 @dataclass(frozen=True)

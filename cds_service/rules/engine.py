@@ -6,21 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from ..record import Order, PatientRecord
-from .back_pain import back_pain_episode
-from .bed_rest import bed_rest_ordered
-from .catalog import ALL_HOOKS, ORDER_HOOKS, register
-from .findings import INDICATOR_RANK, RED_FLAG_RULE, BackPainEpisode, Finding, RedFlag
-from .first_line import first_line_plan
-from .imaging import imaging_without_red_flags
-from .inflammatory import inflammatory_back_pain
-from .knowledge import Knowledge
-from .low_value import low_value_interventions
-from .medicines import ibuprofen_doses, opioid_before_nsaid
-from .orders import is_bed_rest, is_lumbar_imaging
-from .red_flags import RedFlagWindows, assess_red_flags
-from .review import review_and_referral
-from .stratified_care import stratified_care
+from cds_service.domain.facts import Order, PatientRecord
+from cds_service.domain.findings import INDICATOR_RANK, RED_FLAG_RULE, BackPainEpisode, Finding, RedFlag
+from cds_service.knowledge.model import Knowledge
+from cds_service.rules.catalog import ALL_HOOKS, ORDER_HOOKS, register
+from cds_service.rules.recommendations.back_pain import back_pain_episode
+from cds_service.rules.recommendations.bed_rest import bed_rest_ordered
+from cds_service.rules.recommendations.first_line import first_line_plan
+from cds_service.rules.recommendations.imaging import imaging_without_red_flags
+from cds_service.rules.recommendations.inflammatory import inflammatory_back_pain
+from cds_service.rules.recommendations.low_value import low_value_interventions
+from cds_service.rules.recommendations.medicines import ibuprofen_doses, opioid_before_nsaid
+from cds_service.rules.recommendations.orders import is_bed_rest, is_lumbar_imaging
+from cds_service.rules.recommendations.red_flags import RedFlagWindows, assess_red_flags
+from cds_service.rules.recommendations.review import review_and_referral
+from cds_service.rules.recommendations.stratified_care import stratified_care
 
 ClinicalWindows = RedFlagWindows
 

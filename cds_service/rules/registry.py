@@ -12,9 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..package_data import read_knowledge
-from . import engine  # noqa: F401 - importing the engine imports every rule module, and each registers itself
-from .catalog import rules, thresholds_read
+from cds_service.knowledge.loader import read_knowledge
+from cds_service.rules import engine  # noqa: F401 - importing the engine imports every rule module, and each registers itself
+from cds_service.rules.catalog import rules, thresholds_read
 
 RULE_IDS = frozenset(rules())
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules.knowledge import Knowledge, Thresholds, knowledge
+from cds_service.knowledge.model import Knowledge, knowledge
+from cds_service.knowledge.thresholds import Thresholds
 
 
 @pytest.fixture(scope="session")

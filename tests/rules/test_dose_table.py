@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules.medicines import daily_dose_mg
+from cds_service.rules.recommendations.medicines import daily_dose_mg
 
 from ..builders import dose, medication, patient_record
 

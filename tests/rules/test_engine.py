@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cds_service.rules.engine import RED_FLAG_RULE, evaluate, orders_in_question
-from cds_service.rules.imaging import RULE as IMAGING_RULE
+from cds_service.rules.recommendations.imaging import RULE as IMAGING_RULE
 
 from ..builders import condition, lumbar_mri, patient, patient_record, service_order
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cds_service.record import Concept
-from cds_service.rules.back_pain import back_pain_episode, current_episode_start, is_back_pain, phase
+from cds_service.domain.facts import Concept
+from cds_service.rules.recommendations.back_pain import back_pain_episode, current_episode_start, is_back_pain, phase
 
 from ..builders import condition, instant, patient_record
 

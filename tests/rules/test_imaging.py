@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules.findings import BackPainEpisode, Caution
-from cds_service.rules.imaging import imaging_without_red_flags
-from cds_service.rules.knowledge import knowledge
+from cds_service.domain.findings import BackPainEpisode, Caution
+from cds_service.knowledge.model import knowledge
+from cds_service.rules.recommendations.imaging import imaging_without_red_flags
 
 from ..builders import lumbar_mri, patient_record
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cds_service.rules.findings import BackPainEpisode
-from cds_service.rules.inflammatory import inflammatory_back_pain
+from cds_service.domain.findings import BackPainEpisode
+from cds_service.rules.recommendations.inflammatory import inflammatory_back_pain
 
 from ..builders import condition, instant, patient, patient_record
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cds_service.rules.red_flags import RedFlagWindows, assess_red_flags
+from cds_service.rules.recommendations.red_flags import RedFlagWindows, assess_red_flags
 
 from ..builders import observation, patient_record
 

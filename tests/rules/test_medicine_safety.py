@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cds_service.rules.medicine_safety import SafetyCheck, nsaid_safety, opioid_is_for_back_pain
+from cds_service.rules.recommendations.medicine_safety import SafetyCheck, nsaid_safety, opioid_is_for_back_pain
 
 from ..builders import allergy, condition, instant, medication, observation, patient, patient_record
 

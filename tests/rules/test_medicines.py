@@ -3,8 +3,8 @@ opioids before an NSAID."""
 
 from __future__ import annotations
 
-from cds_service.rules.findings import BackPainEpisode
-from cds_service.rules.medicines import (
+from cds_service.domain.findings import BackPainEpisode
+from cds_service.rules.recommendations.medicines import (
     DOSE_RULE,
     DOSE_UNKNOWN_RULE,
     OPIOID_RULE,
@@ -134,7 +134,7 @@ def test_an_opioid_with_an_nsaid_allergy_informs_and_offers_nothing(kb):
 
 
 def test_the_dose_findings_whole(kb):
-    from cds_service.rules.findings import Finding
+    from cds_service.domain.findings import Finding
 
     record = patient_record([], drafts=[_draft(dose(1200, per=3), id="high"), _draft({"text": "prn"}, id="text")])
     high, unknown = ibuprofen_doses(record.draft_orders, record, EPISODE, kb, "order-sign", NOW)
@@ -173,7 +173,7 @@ def test_non_ibuprofen_orders_are_skipped_and_later_ibuprofen_still_checked(kb):
 
 
 def test_the_opioid_finding_whole_and_with_unread_medications(kb):
-    from cds_service.rules.findings import Finding
+    from cds_service.domain.findings import Finding
 
     record = patient_record([medication(rxnorm="314076")], drafts=[_opioid()], gaps=("medicationRequests",))
     (finding,) = opioid_before_nsaid(record.draft_orders, record, EPISODE, kb, NOW)

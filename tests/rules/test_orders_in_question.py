@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cds_service.domain.findings import Finding
 from cds_service.rules.engine import ORDER_NOT_CHECKED_RULE, is_selected, orders_in_question, unreadable_orders
-from cds_service.rules.findings import Finding
 
 from ..builders import lumbar_mri, medication, patient_record, service_order
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules.low_value import intervention_for
-from cds_service.rules.orders import is_lumbar_imaging
+from cds_service.rules.recommendations.low_value import intervention_for
+from cds_service.rules.recommendations.orders import is_lumbar_imaging
 
 from ..builders import patient_record, service_order
 

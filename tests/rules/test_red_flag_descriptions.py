@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.record import Quantity
-from cds_service.rules.findings import RedFlag
-from cds_service.rules.red_flags import RedFlagWindows, assess_red_flags, celsius
+from cds_service.domain.facts import Quantity
+from cds_service.domain.findings import RedFlag
+from cds_service.rules.recommendations.red_flags import RedFlagWindows, assess_red_flags, celsius
 
 from ..builders import condition, instant, medication, observation, patient_record, temperature
 

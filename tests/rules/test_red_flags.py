@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from cds_service.record import Quantity
-from cds_service.rules.knowledge import knowledge
-from cds_service.rules.red_flags import RedFlagWindows, assess_red_flags, celsius
+from cds_service.domain.facts import Quantity
+from cds_service.knowledge.model import knowledge
+from cds_service.rules.recommendations.red_flags import RedFlagWindows, assess_red_flags, celsius
 
 from ..builders import condition, instant, medication, observation, patient_record, temperature
 
@@ -163,7 +163,7 @@ def test_an_order_without_a_supply_counts_no_days(kb, windows):
 
 
 def test_an_old_sign_is_a_caution_that_says_what_and_why(kb, windows):
-    from cds_service.rules.findings import Caution
+    from cds_service.domain.findings import Caution
 
     old = condition(icd="M21.372", text="Foot drop, left", days_ago=400)
     assessment = _assess(kb, windows, [old], instant(old, days=400))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cds_service.rules.findings import BackPainEpisode
-from cds_service.rules.review import review_and_referral
+from cds_service.domain.findings import BackPainEpisode
+from cds_service.rules.recommendations.review import review_and_referral
 
 from ..builders import instant, medication, observation, patient_record, service_order
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clock import wall_clock
-from cds_service.rules.selection import selector_for
+from cds_service.domain.clock import wall_clock
+from cds_service.fhir.selection import selector_for
 
 from ..builders import allergy, condition, medication, observation, service_order, temperature
 

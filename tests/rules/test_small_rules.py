@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cds_service.rules.bed_rest import bed_rest_ordered
-from cds_service.rules.findings import BackPainEpisode, Finding
-from cds_service.rules.first_line import first_line_plan
-from cds_service.rules.inflammatory import inflammatory_back_pain
-from cds_service.rules.low_value import low_value_interventions
-from cds_service.rules.review import review_and_referral
-from cds_service.rules.stratified_care import stratified_care
+from cds_service.domain.findings import BackPainEpisode, Finding
+from cds_service.rules.recommendations.bed_rest import bed_rest_ordered
+from cds_service.rules.recommendations.first_line import first_line_plan
+from cds_service.rules.recommendations.inflammatory import inflammatory_back_pain
+from cds_service.rules.recommendations.low_value import low_value_interventions
+from cds_service.rules.recommendations.review import review_and_referral
+from cds_service.rules.recommendations.stratified_care import stratified_care
 
 from ..builders import condition, instant, observation, patient, patient_record, procedure, service_order
 

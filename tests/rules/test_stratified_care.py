@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules.findings import BackPainEpisode
-from cds_service.rules.stratified_care import RISK_RULE, SCREEN_RULE, startback_result, stratified_care
+from cds_service.domain.findings import BackPainEpisode
+from cds_service.rules.recommendations.stratified_care import RISK_RULE, SCREEN_RULE, startback_result, stratified_care
 
 from ..builders import observation, patient_record
 

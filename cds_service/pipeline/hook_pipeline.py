@@ -1,0 +1,113 @@
+"""The one request sequence every hook shares: validate -> fill missing prefetch -> rules -> cards."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.cards.memory import Memory, fingerprint
+from cds_service.cards.render import CardContext, render
+from cds_service.cds_hooks.protocol import CdsService, HookRequest
+from cds_service.cds_hooks.response_model import validated_response
+from cds_service.domain.clock import Clock, wall_clock
+from cds_service.domain.findings import Finding
+from cds_service.fhir.patient_data import PatientDataAssembler
+from cds_service.knowledge.model import Knowledge
+from cds_service.rules.engine import ClinicalWindows, evaluate, orders_in_question, unreadable_orders
+from cds_service.settings import Settings
+from cds_service.storage.store import CardRecord, Store
+
+
+@dataclass(frozen=True)
+class HookAnswer:
+    body: dict[str, Any]  # the CDS Hooks response
+    held_back: tuple[dict[str, str], ...]  # rules memory held back, and why: for the request log line
+
+
+@dataclass
+class HookPipeline:
+    settings: Settings
+    assembler: PatientDataAssembler
+    kb: Knowledge
+    store: Store
+    memory: Memory | None
+    clock: Clock = field(default=wall_clock)
+
+    @property
+    def windows(self) -> ClinicalWindows:
+        return ClinicalWindows(
+            fever_days=self.settings.fever_lookback_days,
+            fever_celsius=self.settings.fever_threshold_celsius,
+            steroid_days=self.settings.long_term_steroid_days,
+        )
+
+    def answer(
+        self,
+        service: CdsService,
+        request: HookRequest,
+        *,
+        now: datetime | None = None,
+        allowed_servers: tuple[str, ...] | None = None,
+    ) -> HookAnswer:
+        now = now or self.clock()
+        record = self.assembler.assemble(service, request, allowed_servers)
+        orders = orders_in_question(request.hook, record, request.selections)
+        findings = evaluate(request.hook, record, orders, self.kb, now, self.windows)
+        findings += unreadable_orders(request.hook, record, request.selections)
+        prints = [fingerprint(f) for f in findings]  # once: memory reads them, the card log stores them
+        reasons = self._memory(findings, prints, request, now)
+        shown = [i for i in range(len(findings)) if i not in reasons]
+        ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id)
+        cards = render([findings[i] for i in shown], ctx)
+        # Logged before answering: a later feedback message carries only the card uuid.
+        log = [
+            self._record(service, request, findings[i], prints[i], c["uuid"], None)
+            for i, c in zip(shown, cards, strict=True)
+        ]
+        log += [
+            self._record(service, request, findings[i], prints[i], str(uuid.uuid4()), why) for i, why in reasons.items()
+        ]
+        try:
+            self.store.log_cards(log, now)
+        except (SQLAlchemyError, OSError, UnicodeError) as exc:
+            # Advice survives a failing disk: the cards (red flags above all) go out, the failure is logged
+            # and counted, and /readyz reports the storage as degraded.
+            self.store.failed("card log", exc)
+        held_back = tuple({"rule": findings[i].rule, "why": why} for i, why in reasons.items())
+        return HookAnswer(validated_response(cards), held_back)
+
+    def _memory(
+        self, findings: list[Finding], prints: list[str], request: HookRequest, now: datetime
+    ) -> dict[int, str]:
+        """What memory holds back; when the store cannot be read, nothing is held back (every card shows)."""
+        if self.memory is None:
+            return {}
+        try:
+            return self.memory.hold_back(findings, prints, request, now)
+        except (SQLAlchemyError, OSError) as exc:
+            self.store.failed("memory read", exc)
+            return {}
+
+    @staticmethod
+    def _record(
+        service: CdsService, request: HookRequest, finding: Finding, print_: str, card_uuid: str, why: str | None
+    ) -> CardRecord:
+        return CardRecord(
+            uuid=card_uuid,
+            service_id=service.id,
+            hook=request.hook,
+            hook_instance=request.hook_instance,
+            rule=finding.rule,
+            indicator=finding.indicator,
+            patient_id=request.patient_id,
+            encounter_id=request.encounter_id,
+            caller=request.caller,
+            target_ref=finding.target.ref if finding.target else None,
+            target_fingerprint=print_,
+            evidence=finding.evidence,
+            suppressed_because=why,
+        )

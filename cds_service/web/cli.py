@@ -1,0 +1,275 @@
+"""``cds-service``: serve, load fixtures into a FHIR server, call a hook, or run the whole thing locally.
+
+cds-service serve [--host H] [--port P] [--workers N]
+cds-service load-fixtures --fhir-server URL [--token T] [--dir DIR]
+cds-service call HOOK --patient ID --fhir-server URL [--token T] [--draft-order FILE] [--service URL]
+cds-service dev [--port P]          # local FHIR server + fixtures + service (what `make run` does)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+from cds_service.devtools.fixture_requests import build_request
+from cds_service.devtools.fixtures import fixture_paths, fixtures_dir, load_bundle
+
+SERVICE_FOR_HOOK = {
+    "patient-view": "lbp-patient-view",
+    "order-select": "lbp-order-select",
+    "order-sign": "lbp-order-sign",
+}
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+
+
+def gunicorn_command(host: str, port: int, workers: int, app: str = "cds_service.web.wsgi:app") -> list[str]:
+    """The one production server command: the Dockerfile, `serve` and the tests all run this (and the
+    benchmark's floor, with its own `app`, so that both are served the same way)."""
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        # Threaded workers: a connection waits in the poller until it sends something, and a half-sent
+        # request holds one of the worker's threads, not the worker (sync workers froze the service for
+        # 30 s with two slow clients).
+        "--worker-class", "gthread",
+        "--threads", "8",
+        "--timeout", "30",
+        "--graceful-timeout", "10",
+        "--error-logfile", "-",
+        "--no-control-socket",  # nothing uses it, and a non-root user has no home to put it in
+        "--config", "python:cds_service.web.gunicorn_conf",  # gunicorn's own error pages as JSON
+        app,
+    ]  # fmt: skip
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    command = gunicorn_command(args.host, args.port, args.workers)
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+def load_fixtures(fhir_server: str, token: str | None, directory: Path) -> list[str]:
+    """POST every fixture as a transaction Bundle; returns the patient ids loaded."""
+    headers = dict(FHIR_JSON)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    loaded = []
+    for path in fixture_paths(directory):
+        bundle = load_bundle(path)
+        response = requests.post(fhir_server.rstrip("/"), json=bundle, headers=headers, timeout=30)
+        if response.status_code >= 300:
+            raise SystemExit(
+                f"{path.name}: the FHIR server answered HTTP {response.status_code}: {response.text[:500]}"
+            )
+        loaded.append(path.stem)
+    return loaded
+
+
+def cmd_load_fixtures(args: argparse.Namespace) -> int:
+    for patient in load_fixtures(args.fhir_server, args.token, fixtures_dir(args.dir)):
+        print(f"loaded Patient/{patient}")
+    return 0
+
+
+def format_cards(answer: dict) -> str:
+    cards = answer.get("cards", [])
+    if not cards:
+        return "No cards: nothing to advise for this patient and these orders."
+    lines = []
+    for card in cards:
+        lines.append(f"[{card['indicator'].upper()}] {card['summary']}")
+        lines.append(f"  source: {card['source']['label']} <{card['source'].get('url', '')}>")
+        for suggestion in card.get("suggestions", []):
+            actions = ", ".join(a["type"] for a in suggestion.get("actions", []))
+            lines.append(f"  suggestion: {suggestion['label']} ({actions})")
+        for reason in card.get("overrideReasons", []):
+            lines.append(f"  override reason: {reason['display']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    draft = json.loads(Path(args.draft_order).read_text()) if args.draft_order else None
+    body = build_request(args.hook, args.patient, args.fhir_server, args.token, draft)
+    url = f"{args.service.rstrip('/')}/cds-services/{SERVICE_FOR_HOOK[args.hook]}"
+    response = requests.post(url, json=body, timeout=30)
+    if args.json or response.status_code != 200:
+        print(json.dumps(response.json() if response.content else {}, indent=2))
+        return 0 if response.status_code == 200 else 1
+    print(format_cards(response.json()))
+    return 0
+
+
+def _wait_for(url: str, timeout_s: float = 60.0) -> None:
+    from cds_service.devtools.readiness import NotReady, wait_until_ready
+
+    try:
+        wait_until_ready(url, timeout_s)
+    except NotReady as exc:
+        raise SystemExit(str(exc)) from exc
+
+
+SANDBOX_URL = "https://sandbox.cds-hooks.org/"
+
+
+def sandbox_link(fhir_base: str, discovery_url: str, patient_id: str) -> str:
+    """A link that opens the public CDS Hooks sandbox on this FHIR server, patient and service discovery."""
+    query = urlencode({"fhirServiceUrl": fhir_base, "patientId": patient_id, "serviceDiscoveryURL": discovery_url})
+    return f"{SANDBOX_URL}?{query}"
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from cds_service.devtools.local_fhir import LocalFhirServer
+
+    fixtures = fixtures_dir(args.fixtures)  # before anything starts: nothing to clean up if it is missing
+    problem = LocalFhirServer.available()
+    if problem:
+        raise SystemExit(f"cannot start the local FHIR server: {problem}")
+    # SIGTERM (e.g. from a supervisor) stops both servers the same way Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    fhir = LocalFhirServer(port=args.fhir_port)
+    base = fhir.start()
+    load_fixtures(base, None, fixtures)
+    # The local server is added to whatever allow-list the settings already name (a public sandbox, say).
+    allowed = [s for s in os.environ.get("CDS_ALLOWED_FHIR_SERVERS", "").split(",") if s.strip()]
+    env = {
+        **os.environ,
+        "CDS_AUTH_REQUIRED": "false",
+        "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
+        "CDS_ALLOWED_FHIR_SERVERS": ",".join(dict.fromkeys([base, *allowed])),
+        # On a developer's machine (authentication off, 127.0.0.1 only) the console is on unless switched off.
+        "CDS_CONSOLE_ENABLED": os.environ.get("CDS_CONSOLE_ENABLED", "true"),
+    }
+    service = subprocess.Popen(gunicorn_command("127.0.0.1", args.port, 2), env=env)
+    try:
+        _wait_for(f"http://127.0.0.1:{args.port}/healthz")
+        draft = fixtures / "draft-orders" / "lumbar-mri.json"
+        print(
+            f"\nLocal FHIR server:  {base}  (fixture patients loaded)\n"
+            f"CDS discovery:      http://127.0.0.1:{args.port}/cds-services\n"
+            f"Console:            http://127.0.0.1:{args.port}/console  (try a hook, card gallery, answers)\n\n"
+            "Fire order-sign for a lumbar MRI on the uncomplicated acute low back pain patient:\n\n"
+            f"  .venv/bin/cds-service call order-sign --patient lbp-acute --fhir-server {base} "
+            f"--draft-order {draft.relative_to(Path.cwd()) if draft.is_relative_to(Path.cwd()) else draft} "
+            f"--service http://127.0.0.1:{args.port}\n\n"
+            "Or open the public CDS Hooks sandbox in a browser on this machine, pointed at both servers:\n\n"
+            f"  {sandbox_link(base, f'http://127.0.0.1:{args.port}/cds-services', 'lbp-acute')}\n\n"
+            "Ctrl-C stops both servers.\n",
+            flush=True,
+        )
+        service.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.terminate()
+        service.wait(timeout=15)
+        fhir.stop()
+    return 0
+
+
+def _parse_day(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if "T" not in value else datetime.fromisoformat(value)
+
+
+def format_report(report: dict[str, dict[str, Any]], start: datetime, end: datetime) -> str:
+    lines = [f"Cards from {start.date().isoformat()} to {end.date().isoformat()}", ""]
+    columns = ("shown", "accepted", "overridden", "suppressed", "accept %", "free text %")
+    header = f"{'rule':<28} " + " ".join(f"{c:>11}" for c in columns)
+    lines += [header, "-" * len(header)]
+    for rule, r in sorted(report.items()):
+        rate = f"{r['acceptance_rate'] * 100:.1f}" if r["acceptance_rate"] is not None else "-"
+        free = f"{r['free_text_share'] * 100:.1f}" if r["free_text_share"] is not None else "-"
+        values = (r["shown"], r["accepted"], r["overridden"], r["suppressed"], rate, free)
+        lines.append(f"{rule:<28} " + " ".join(f"{v:>11}" for v in values))
+        for reason, count in sorted(r["override_reasons"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"{'':<4}override reason {reason}: {count}")
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cds_service.settings import Settings
+    from cds_service.storage.store import Store
+
+    store = Store(Settings.from_env().database_url)
+    end = _parse_day(args.until) + timedelta(days=1) if args.until else datetime.now(UTC)
+    start = _parse_day(args.since) if args.since else end - timedelta(days=30)
+    report = store.report(start, end)
+    if args.format == "json":
+        print(json.dumps({"from": start.isoformat(), "to": end.isoformat(), "rules": report}, indent=2))
+    else:
+        print(format_report(report, start, end))
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from cds_service.settings import Settings
+    from cds_service.storage.store import Store
+
+    settings = Settings.from_env()
+    days = args.older_than_days if args.older_than_days is not None else settings.retention_days
+    cards, feedback = Store(settings.database_url).purge(datetime.now(UTC) - timedelta(days=days))
+    print(f"purged {cards} card log rows and {feedback} feedback rows older than {days} days")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cds-service", description="Low back pain CDS Hooks service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the production server (gunicorn)")
+    serve.add_argument("--host", default=os.environ.get("CDS_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("CDS_WORKERS", "2")))
+    serve.set_defaults(func=cmd_serve)
+
+    load = sub.add_parser("load-fixtures", help="POST every fixture patient to a FHIR R4 server")
+    load.add_argument("--fhir-server", required=True)
+    load.add_argument("--token")
+    load.add_argument("--dir", help="fixture folder (default: the repository's fhir_fixtures/, or CDS_FIXTURES_DIR)")
+    load.set_defaults(func=cmd_load_fixtures)
+
+    call = sub.add_parser("call", help="send one hook request to a running service and print the cards")
+    call.add_argument("hook", choices=sorted(SERVICE_FOR_HOOK))
+    call.add_argument("--patient", required=True)
+    call.add_argument("--fhir-server", required=True)
+    call.add_argument("--token")
+    call.add_argument("--draft-order", help="a FHIR resource or Bundle (JSON file) to send as draftOrders")
+    call.add_argument("--service", default="http://127.0.0.1:8000")
+    call.add_argument("--json", action="store_true", help="print the raw response")
+    call.set_defaults(func=cmd_call)
+
+    dev = sub.add_parser("dev", help="local FHIR server with fixtures + the service, for trying it out")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--fhir-port", type=int, default=8080)
+    dev.add_argument(
+        "--fixtures", help="fixture folder (default: the repository's fhir_fixtures/, or CDS_FIXTURES_DIR)"
+    )
+    dev.set_defaults(func=cmd_dev)
+
+    report = sub.add_parser("report", help="per-rule card, acceptance and override numbers (CDS_DATABASE_URL)")
+    report.add_argument("--since", help="first day, YYYY-MM-DD (default: 30 days ago)")
+    report.add_argument("--until", help="last day, YYYY-MM-DD (default: now)")
+    report.add_argument("--format", choices=["text", "json"], default="text")
+    report.set_defaults(func=cmd_report)
+
+    purge = sub.add_parser("purge", help="delete card logs and feedback older than the retention period")
+    purge.add_argument("--older-than-days", type=int, help="default: CDS_RETENTION_DAYS (365)")
+    purge.set_defaults(func=cmd_purge)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

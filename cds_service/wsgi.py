@@ -1,7 +1,0 @@
-"""WSGI entry point for gunicorn: ``gunicorn 'cds_service.wsgi:app'``. Settings come from the environment."""
-
-from .app import create_app
-from .gc_tuning import tune_for_short_calls
-
-app = create_app()
-tune_for_short_calls()  # the start-up heap frozen, young garbage collected less often (gc_tuning.py)
