@@ -3,7 +3,7 @@
 A speed change is judged against the code before it, measured in the same minutes: this VM's speed moves
 too much between runs for figures from two runs to be compared. The other revision is checked out into a
 temporary git worktree and served with this checkout's virtualenv; both services and the orjson floor run
-at once and are measured interleaved (bench.run.interleaved), on W1, MIN, W6 (each body once) and under wrk.
+at once and are measured interleaved (bench.stats.interleaved), on W1, MIN, W6 (each body once) and under wrk.
 Prints CPU per request and p50 per server; never fails on timing.
 """
 
@@ -17,20 +17,12 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from cds_service.cli import gunicorn_command
+from cds_service.web.cli import gunicorn_command
 
 from . import workloads
-from .run import (
-    SERVICE_PATH,
-    Target,
-    first_answer,
-    free_port,
-    interleaved,
-    server,
-    service_env,
-    start_floor,
-    wrk_interleaved,
-)
+from .servers import SERVICE_PATH, first_answer, free_port, server, service_env, start_floor
+from .stats import Target, interleaved
+from .wrk import wrk_interleaved
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 

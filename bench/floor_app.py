@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 from flask import Flask, Response, request
 
-from cds_service.gc_tuning import tune_for_short_calls
+from cds_service.web.gc_tuning import tune_for_short_calls
 
 app = Flask(__name__)
 _ANSWER = (

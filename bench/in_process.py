@@ -19,16 +19,16 @@ from pathlib import Path
 
 import orjson
 
-from cds_service import record as rec
-from cds_service.app import create_app
-from cds_service.clock import wall_clock
-from cds_service.fhir_models import model_for, preload
-from cds_service.fhir_shape import normalise
-from cds_service.patient_data import filled_draft, worth_reading
-from cds_service.protocol import parse_hook_request
-from cds_service.rules.knowledge import knowledge
-from cds_service.rules.selection import selector_for
+from cds_service.cds_hooks.protocol import parse_hook_request
+from cds_service.domain.clock import wall_clock
+from cds_service.fhir import facts as rec  # iter_resources
+from cds_service.fhir.models import model_for, preload
+from cds_service.fhir.patient_data import filled_draft, worth_reading
+from cds_service.fhir.selection import selector_for
+from cds_service.fhir.shape import normalise
+from cds_service.knowledge.model import knowledge
 from cds_service.settings import Settings
+from cds_service.web.app import create_app
 
 
 def best_ms(work: Callable[[], object], calls: int, blocks: int = 5) -> float:

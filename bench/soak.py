@@ -19,10 +19,11 @@ from pathlib import Path
 
 import requests
 
-from cds_service.cli import gunicorn_command
+from cds_service.web.cli import gunicorn_command
 
 from . import workloads
-from .run import free_port, server, workers
+from .processes import workers
+from .servers import free_port, server
 
 
 def rss_mb(pids: list[int]) -> list[float]:

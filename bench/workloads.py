@@ -1,15 +1,19 @@
 """Deterministic request bodies for the benchmarks: a typical low back pain patient (W1) and a large adult
-record in the shape of a Synthea adult (W2), both for order-sign with a lumbar MRI draft order."""
+record in the shape of a Synthea adult (W2), both for order-sign with a lumbar MRI draft order; and the
+workloads of one round of `make bench` (`suite`): each a `Workload` naming its body files, its calls and how
+they are measured, its size taken from `Sizes` (smaller with --quick)."""
 
 from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from cds_service.fixtures import DEFAULT_DIR, load_bundle, resources
+from cds_service.devtools.fixtures import DEFAULT_DIR, load_bundle, resources
 
 SCT = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -167,3 +171,82 @@ def minimal_order_select(encounter: str | None) -> dict[str, Any]:
             "allergyIntolerances": empty,
         },
     }
+
+
+class Measured(Enum):
+    """How a workload's calls are measured (bench.rounds)."""
+
+    SEQUENTIAL = "one call after another, in blocks interleaved with its floors' (bench.stats.interleaved)"
+    UNDER_LOAD = "wrk at 16 connections, in turns interleaved with its floor's (bench.wrk.wrk_interleaved)"
+    NO_PREFETCH = "each call against the slowest chain of FHIR requests it caused (bench.rounds.no_prefetch)"
+    HISTORY = "calls on one encounter, the first fifth against the last (bench.rounds.history)"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload as a round measures it: its name, its body files (several are sent in turn: W6 sends each
+    once), how many calls each server gets, or for how many seconds wrk runs against each, and how."""
+
+    name: str
+    files: tuple[Path, ...]
+    measured: Measured
+    calls: int = 0
+    seconds: int = 0  # under load: wrk's seconds per server, in all
+    block: int = 20  # sequential: calls per server in each turn
+    warm_up: bool = True  # sequential: a tenth of the calls first, not counted (not where each body goes once)
+
+    def bodies(self) -> list[bytes]:
+        return [path.read_bytes() for path in self.files]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each workload sends in one round: a full run's figures by default, QUICK's with --quick."""
+
+    calls: int = 400  # W1 and MIN, and MIN's in-process pipeline
+    large_calls: int = 40  # W2
+    no_prefetch_calls: int = 20  # W3
+    load_seconds: int = 15  # W4 and MIN under wrk
+    history_calls: int = 10_000  # W5
+    cold_calls: int = 600  # W6: as many distinct patients
+
+
+QUICK = Sizes(calls=60, large_calls=8, no_prefetch_calls=5, load_seconds=3, history_calls=500, cold_calls=60)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The workloads of one round. MIN is measured twice, one call after another and under wrk."""
+
+    w1: Workload
+    w2: Workload
+    w3: Workload
+    w4: Workload
+    w5: Workload
+    w6: Workload
+    minimal: Workload
+    minimal_load: Workload
+
+
+def suite(folder: Path, sizes: Sizes, w1: Path, w2: Path, fhir_server: str) -> Suite:
+    """One round's workloads, the bodies they do not share with the whole run (`w1`, `w2`) written to `folder`."""
+    cold = tuple(folder / f"w6-{n}.json" for n in range(sizes.cold_calls))
+    # A fresh service each round, so its caches start empty each round: and fresh cold patients for it.
+    for path, body in zip(cold, cold_bodies(sizes.cold_calls), strict=True):
+        path.write_bytes(body)
+    w3 = folder / "w3.json"
+    write(w3, hook_body(None, fhir_server=fhir_server))
+    minimal = (folder / "MIN.json", folder / "MIN+enc.json")
+    for path, encounter in zip(minimal, (None, "enc-min"), strict=True):
+        write(path, minimal_order_select(encounter))
+    sequential, under_load = Measured.SEQUENTIAL, Measured.UNDER_LOAD
+    return Suite(
+        w1=Workload("W1", (w1,), sequential, calls=sizes.calls),
+        w2=Workload("W2", (w2,), sequential, calls=sizes.large_calls, block=4),
+        w3=Workload("W3", (w3,), Measured.NO_PREFETCH, calls=sizes.no_prefetch_calls),
+        w4=Workload("W4", (w1,), under_load, seconds=sizes.load_seconds),
+        w5=Workload("W5", (w1,), Measured.HISTORY, calls=sizes.history_calls),
+        w6=Workload("W6", cold, sequential, calls=sizes.cold_calls, warm_up=False),
+        minimal=Workload("MIN", minimal, sequential, calls=sizes.calls),
+        minimal_load=Workload("MIN", minimal, under_load, seconds=sizes.load_seconds),
+    )

@@ -3,9 +3,9 @@ reference lines measure what they name."""
 
 from __future__ import annotations
 
-from cds_service import record as rec
-from cds_service.app import create_app
+from cds_service.fhir import validation as rec
 from cds_service.settings import Settings
+from cds_service.web.app import create_app
 
 
 def test_the_validation_line_validates_the_prefetched_resources_the_service_validates(monkeypatch, tmp_path):
@@ -33,7 +33,8 @@ def test_the_validation_line_validates_the_prefetched_resources_the_service_vali
 
 
 def test_a_cpu_ratio_to_the_floor_is_the_median_of_each_rounds_own_ratio():
-    from bench.run import median_of, spread
+    from bench.report import spread
+    from bench.stats import median_of
 
     history = {"W5 first": {"rps": 100.0, "vs_floor": 2.0}, "W5 last": {"rps": 100.0, "vs_floor": 2.0}}
     rounds = [

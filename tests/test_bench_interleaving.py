@@ -7,7 +7,7 @@ import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench.run import Target, interleaved
+from bench.stats import Target, interleaved
 
 
 def test_each_target_gets_its_calls_in_alternating_blocks():
