@@ -1,5 +1,6 @@
 """Every error the service answers with, in one hierarchy: each class carries its HTTP status and its
-OperationOutcome issue code, and app.py maps the base class to a response in one place.
+OperationOutcome issue code, and web/app.py maps the base class to a response in one place (one
+Flask error handler); request parsing raises them.
 
 `message` goes to the caller; `reason` (when set) only to the log: it may name a key id or a URL the
 caller must not learn from us, and never a token.
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 class ServiceError(Exception):
     status = 500
     code = "exception"
-    retry_after_s: int | None = None
+    retry_after_s: int | None = None  # sent as Retry-After
+    challenge: str | None = None  # sent as WWW-Authenticate
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(reason or message)
@@ -68,6 +70,17 @@ class AuthenticationFailed(ServiceError):
 
     def __init__(self, reason: str) -> None:
         super().__init__("authentication failed", reason=reason)
+
+
+class ConsoleCredentialRequired(ServiceError):
+    """The console was asked for without its admin credential (CDS_CONSOLE_TOKEN)."""
+
+    status = 401
+    code = "login"
+    challenge = 'Basic realm="CDS console", charset="UTF-8"'
+
+    def __init__(self) -> None:
+        super().__init__("the console needs its admin credential (CDS_CONSOLE_TOKEN)")
 
 
 class StorageUnavailable(ServiceError):

@@ -6,7 +6,6 @@ third-party browser code is marked and DOMPurify, vendored under static/vendor w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from cds_service.console import answers, gallery
 from cds_service.console.access import admitted
 from cds_service.devtools.fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
 from cds_service.domain.clock import Clock, wall_clock
+from cds_service.errors import ConsoleCredentialRequired, ProtocolError, StorageUnavailable
 from cds_service.fhir.patient_data import PatientDataAssembler
 from cds_service.knowledge.model import Knowledge
 from cds_service.rules.engine import ClinicalWindows
@@ -66,7 +66,6 @@ def register(
     assembler: PatientDataAssembler,
     kb: Knowledge,
     windows: ClinicalWindows,
-    refuse: Callable[[int, str, str], Any],
     clock: Clock = wall_clock,
 ) -> None:
     """Mount /console when it is enabled; otherwise nothing is mounted and /console is a 404."""
@@ -83,9 +82,7 @@ def register(
     def require_admin() -> Any:
         if admitted(request.headers.get("Authorization", ""), settings.console_token):
             return None
-        response = refuse(401, "the console needs its admin credential (CDS_CONSOLE_TOKEN)", "login")
-        response.headers["WWW-Authenticate"] = 'Basic realm="CDS console", charset="UTF-8"'
-        return response
+        raise ConsoleCredentialRequired()
 
     @console.after_request
     def page_policy(response: Response) -> Response:
@@ -116,13 +113,13 @@ def register(
         try:
             period = answers.Period.parse(request.args.get("from"), request.args.get("to"), clock().date())
         except ValueError as exc:
-            return refuse(400, f"the date range is not valid: {exc}", "invalid")
+            raise ProtocolError(f"the date range is not valid: {exc}") from exc
         try:
             report = store.report(period.start, period.end)
             weeks = [(f"{w.first:%d %b} - {w.last:%d %b}", t) for w, t in answers.weekly(store, period)]
         except SQLAlchemyError as exc:
             store.failed("report", exc)
-            return refuse(503, "the card log cannot be read now; please retry", "transient")
+            raise StorageUnavailable("the card log cannot be read now; please retry") from exc
         per_rule = [(rule, {o: r[o] for o in answers.OUTCOMES}) for rule, r in sorted(report.items())]
         by_reason = [(reason_names.get(code, code), {"overridden": n}) for code, n in answers.reasons(report).items()]
         return render_template(

@@ -18,9 +18,9 @@ from cds_service import console, logs
 from cds_service.cards.memory import Memory, MemoryPolicy
 from cds_service.cards.render import validate_order_templates
 from cds_service.cds_hooks.limits import LOCAL_CALLER
-from cds_service.cds_hooks.protocol import load_services, parse_hook_request
+from cds_service.cds_hooks.protocol import CdsService, load_services, parse_hook_request
 from cds_service.domain.clock import Clock, wall_clock
-from cds_service.errors import AuthenticationFailed, ServiceError, StorageUnavailable
+from cds_service.errors import AuthenticationFailed, ProtocolError, ServiceError, StorageUnavailable
 from cds_service.fhir.client import FhirClient
 from cds_service.fhir.models import preload
 from cds_service.fhir.patient_data import PatientDataAssembler
@@ -65,6 +65,8 @@ def error_response(exc: ServiceError) -> Any:
         g.error_reason = f"{exc.message}: {exc.reason}"  # the log line's reason (never a token), not the caller's
     if exc.retry_after_s is not None:
         response.headers["Retry-After"] = str(exc.retry_after_s)
+    if exc.challenge is not None:
+        response.headers["WWW-Authenticate"] = exc.challenge
     return response
 
 
@@ -109,7 +111,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = wall_clock) -
         kb=kb,
         windows=pipeline.windows,
         clock=clock,
-        refuse=operation_outcome,
     )
     _register_http_behaviour(app, settings)
     app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
@@ -199,32 +200,27 @@ def discovery() -> Any:
     return jsonify({"services": [s.discovery() for s in _cds()["services"].values()]})
 
 
-def _service_and_body(service_id: str) -> tuple[Any, Any, Any]:
-    """(service, decoded body, None), or (None, None, an error response): 404, 415 or 400."""
+def _service_and_body(service_id: str) -> tuple[CdsService, Any]:
+    """The service and the decoded body; a ProtocolError (404, 415, 413 or 400) otherwise."""
     service = _cds()["services"].get(service_id)
     if service is None:
-        return None, None, operation_outcome(404, f"no CDS service with id {service_id!r}", "not-found")
+        raise ProtocolError(f"no CDS service with id {service_id!r}", status=404, code="not-found")
     g.service = service_id
-    body, error = _json_body()
-    return service, body, error
+    return service, _json_body()
 
 
 @api.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Any:
-    service, body, error = _service_and_body(service_id)
-    if error is not None:
-        return error
-    try:
-        hook_request = parse_hook_request(body, service)
-        g.hook, g.hook_instance = hook_request.hook, hook_request.hook_instance
-        caller: Caller | None = g.get("caller")
-        if caller is not None:
-            hook_request = replace(hook_request, caller=caller_key(caller))
-        # With authentication on, the FHIR servers a caller may name are those registered for that EHR.
-        allowed = caller.ehr.fhir_servers if caller else None
-        result = _cds()["pipeline"].answer(service, hook_request, allowed_servers=allowed)
-    except ServiceError as exc:  # a protocol error, a disallowed FHIR server, required data not obtainable
-        return error_response(exc)
+    service, body = _service_and_body(service_id)
+    hook_request = parse_hook_request(body, service)
+    g.hook, g.hook_instance = hook_request.hook, hook_request.hook_instance
+    caller: Caller | None = g.get("caller")
+    if caller is not None:
+        hook_request = replace(hook_request, caller=caller_key(caller))
+    # With authentication on, the FHIR servers a caller may name are those registered for that EHR.
+    allowed = caller.ehr.fhir_servers if caller else None
+    # A disallowed FHIR server or required data not obtainable raise a ServiceError: the one handler answers.
+    result = _cds()["pipeline"].answer(service, hook_request, allowed_servers=allowed)
     g.cards = len(result.body["cards"])
     g.held_back = list(result.held_back)
     return jsonify(result.body)
@@ -238,13 +234,8 @@ def _audience(settings: Settings) -> str:
 
 @api.post("/cds-services/<service_id>/feedback")
 def receive_feedback(service_id: str) -> Any:
-    _, body, error = _service_and_body(service_id)
-    if error is not None:
-        return error
-    try:
-        items = parse_feedback(body)
-    except ServiceError as exc:
-        return error_response(exc)
+    _, body = _service_and_body(service_id)
+    items = parse_feedback(body)
     store = _cds()["store"]
     try:
         caller: Caller | None = g.get("caller")
@@ -252,7 +243,7 @@ def receive_feedback(service_id: str) -> Any:
     except (SQLAlchemyError, OSError, UnicodeError) as exc:
         # Never a 200 for feedback that was not stored: the EHR should retry.
         store.failed("feedback", exc)
-        return error_response(StorageUnavailable("the feedback could not be stored; please retry"))
+        raise StorageUnavailable("the feedback could not be stored; please retry") from exc
     unknown = [item.card_uuid for item, is_known in zip(items, known, strict=True) if not is_known]
     if unknown:
         log.warning("feedback for unknown cards", extra={"service": service_id, "cards": len(unknown)})
@@ -270,28 +261,26 @@ def _body_bytes() -> bytes | None:
     return request.get_data(cache=False) or b""
 
 
-def _json_body() -> tuple[Any, Any]:
-    """The decoded JSON body, or an error response (415 for a non-JSON type, 400 for bad JSON)."""
+def _json_body() -> Any:
+    """The decoded JSON body; a ProtocolError otherwise (415 for a non-JSON type, 413 over the limit, 400 for
+    bad JSON)."""
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
-        return None, operation_outcome(
-            415, "the request body must be JSON (Content-Type: application/json)", "not-supported"
+        raise ProtocolError(
+            "the request body must be JSON (Content-Type: application/json)", status=415, code="not-supported"
         )
     raw = _body_bytes()
     if raw is None:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
-        return None, operation_outcome(413, f"the request body is larger than {limit} bytes", "too-costly")
+        raise ProtocolError(f"the request body is larger than {limit} bytes", status=413, code="too-costly")
     try:
-        body = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc) or "recursion" in str(exc):
-            return None, operation_outcome(400, "the request body is nested too deeply")
+            raise ProtocolError("the request body is nested too deeply") from exc
         if "surrogate" in str(exc):  # a lone "\\ud800": no database or log could encode it
-            return None, operation_outcome(400, "the request body contains a lone UTF-16 surrogate (\\ud800-\\udfff)")
-        return None, operation_outcome(
-            400, f"the request body is not valid JSON at line {exc.lineno} column {exc.colno}"
-        )
-    return body, None
+            raise ProtocolError("the request body contains a lone UTF-16 surrogate (\\ud800-\\udfff)") from exc
+        raise ProtocolError(f"the request body is not valid JSON at line {exc.lineno} column {exc.colno}") from exc
 
 
 class FastJson(DefaultJSONProvider):
@@ -327,9 +316,9 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
                 g.caller = verifier.verify(request.headers.get("Authorization"), _audience(settings))
             except AuthenticationFailed as exc:
                 log.warning("authentication failed", extra={"reason": exc.reason, "path": request.path})
-                return error_response(exc)
-            except ServiceError as exc:  # the shared replay guard could not be read: 503, never accepted
-                return error_response(exc)
+                raise
+            # Any other ServiceError (the shared replay guard could not be read: 503, never accepted) goes to
+            # the one handler as it is.
         return None
 
     @app.after_request
@@ -357,6 +346,10 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
             fields["held_back"] = held_back
         log.info("request", extra=fields)
         return response
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError) -> Any:
+        return error_response(exc)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
