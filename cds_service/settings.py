@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cds_service.domain.windows import ClinicalWindows
 from cds_service.knowledge.loader import read_knowledge
 
 # The clinical settings a site may tune start from the reviewed values (knowledge/thresholds.json).
@@ -114,6 +115,11 @@ class Settings:
             except ValueError as exc:
                 raise ValueError(f"CDS_{f.name.upper()}: {exc}") from exc
         return cls(**values)
+
+    @property
+    def windows(self) -> ClinicalWindows:
+        """The three tunable clinical windows as the rules take them."""
+        return ClinicalWindows(self.fever_lookback_days, self.fever_threshold_celsius, self.long_term_steroid_days)
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)

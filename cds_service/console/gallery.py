@@ -16,9 +16,10 @@ from cds_service.cds_hooks.protocol import CdsService, parse_hook_request
 from cds_service.devtools.fixture_requests import build_request, prefetch_for
 from cds_service.devtools.fixtures import load_bundle, resources
 from cds_service.domain.findings import Finding
+from cds_service.domain.windows import ClinicalWindows
 from cds_service.fhir.patient_data import PatientDataAssembler
 from cds_service.knowledge.model import Knowledge
-from cds_service.rules.engine import ClinicalWindows, evaluate, orders_in_question, unreadable_orders
+from cds_service.rules.engine import evaluate, orders_in_question, unreadable_orders
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
+from cds_service.domain.windows import ClinicalWindows
+
 
 @dataclass(frozen=True)
 class Threshold:
@@ -75,3 +77,8 @@ def load_thresholds(raw: Mapping[str, Any]) -> Thresholds:
 
 def _threshold(raw: Mapping[str, Any]) -> Threshold:
     return Threshold(float(raw["value"]), raw["unit"], raw["citation"], raw["source"])
+
+
+def default_windows(limits: Thresholds) -> ClinicalWindows:
+    """The tunable windows at their reviewed values (a site's settings start from these)."""
+    return ClinicalWindows(limits.fever_days.value, limits.fever_celsius.value, limits.long_term_steroid_days.value)

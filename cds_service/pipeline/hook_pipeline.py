@@ -15,9 +15,10 @@ from cds_service.cds_hooks.protocol import CdsService, HookRequest
 from cds_service.cds_hooks.response_model import validated_response
 from cds_service.domain.clock import Clock, wall_clock
 from cds_service.domain.findings import Finding
+from cds_service.domain.windows import ClinicalWindows
 from cds_service.fhir.patient_data import PatientDataAssembler
 from cds_service.knowledge.model import Knowledge
-from cds_service.rules.engine import ClinicalWindows, evaluate, orders_in_question, unreadable_orders
+from cds_service.rules.engine import evaluate, orders_in_question, unreadable_orders
 from cds_service.settings import Settings
 from cds_service.storage.store import CardRecord, Store
 
@@ -39,11 +40,7 @@ class HookPipeline:
 
     @property
     def windows(self) -> ClinicalWindows:
-        return ClinicalWindows(
-            fever_days=self.settings.fever_lookback_days,
-            fever_celsius=self.settings.fever_threshold_celsius,
-            steroid_days=self.settings.long_term_steroid_days,
-        )
+        return self.settings.windows
 
     def answer(
         self,

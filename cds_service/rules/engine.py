@@ -8,7 +8,9 @@ from datetime import datetime
 
 from cds_service.domain.facts import Order, PatientRecord
 from cds_service.domain.findings import INDICATOR_RANK, RED_FLAG_RULE, BackPainEpisode, Finding, RedFlag
+from cds_service.domain.windows import ClinicalWindows
 from cds_service.knowledge.model import Knowledge
+from cds_service.knowledge.thresholds import default_windows
 from cds_service.rules.catalog import ALL_HOOKS, ORDER_HOOKS, register
 from cds_service.rules.recommendations.back_pain import back_pain_episode
 from cds_service.rules.recommendations.bed_rest import bed_rest_ordered
@@ -18,11 +20,9 @@ from cds_service.rules.recommendations.inflammatory import inflammatory_back_pai
 from cds_service.rules.recommendations.low_value import low_value_interventions
 from cds_service.rules.recommendations.medicines import ibuprofen_doses, opioid_before_nsaid
 from cds_service.rules.recommendations.orders import is_bed_rest, is_lumbar_imaging
-from cds_service.rules.recommendations.red_flags import RedFlagWindows, assess_red_flags
+from cds_service.rules.recommendations.red_flags import assess_red_flags
 from cds_service.rules.recommendations.review import review_and_referral
 from cds_service.rules.recommendations.stratified_care import stratified_care
-
-ClinicalWindows = RedFlagWindows
 
 
 def orders_in_question(hook: str, record: PatientRecord, selections: Sequence[str]) -> tuple[Order, ...]:
@@ -73,7 +73,7 @@ def evaluate(
     windows: ClinicalWindows | None = None,
 ) -> list[Finding]:
     """`windows`: the site's settings; by default the values in thresholds.json."""
-    windows = windows or ClinicalWindows.from_thresholds(kb.thresholds)
+    windows = windows or default_windows(kb.thresholds)
     orders = tuple(orders)
     episode = back_pain_episode(record, orders, kb, now)
     imaging = [o for o in orders if is_lumbar_imaging(o, kb)]
@@ -150,7 +150,9 @@ def _checked(kb: Knowledge, windows: ClinicalWindows, record: PatientRecord) -> 
     if record.gap("observations") is None:
         checked.append(f"body temperature ≥ {windows.fever_celsius:.1f} °C in the last {windows.fever_days:g} days")
     if record.gap("medicationRequests") is None:
-        checked.append(f"systemic steroid orders adding up to {windows.steroid_days:g} days or more in the past year")
+        checked.append(
+            f"systemic steroid orders adding up to {windows.long_term_steroid_days:g} days or more in the past year"
+        )
     return tuple(checked)
 
 

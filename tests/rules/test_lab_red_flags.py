@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cds_service.rules.recommendations.red_flags import RedFlagWindows, assess_red_flags
+from cds_service.knowledge.thresholds import default_windows
+from cds_service.rules.recommendations.red_flags import assess_red_flags
 
 from ..builders import observation, patient_record
 
@@ -35,7 +36,7 @@ INCLUSIVE = {
 
 @pytest.fixture(scope="module")
 def windows(kb):
-    return RedFlagWindows.from_thresholds(kb.thresholds)
+    return default_windows(kb.thresholds)
 
 
 def _flags(kb, windows, *resources):

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cds_service.rules.recommendations.red_flags import RedFlagWindows, assess_red_flags
+from cds_service.knowledge.thresholds import default_windows
+from cds_service.rules.recommendations.red_flags import assess_red_flags
 
 from ..builders import condition, medication, patient_record, procedure, questionnaire_response, statement
 
@@ -19,7 +20,7 @@ IMMUNO = "transplant-immunosuppression"
 
 @pytest.fixture(scope="module")
 def windows(kb):
-    return RedFlagWindows.from_thresholds(kb.thresholds)
+    return default_windows(kb.thresholds)
 
 
 def _categories(kb, windows, resources, drafts=()):

@@ -7,14 +7,15 @@ import pytest
 
 from cds_service.domain.facts import Quantity
 from cds_service.domain.findings import RedFlag
-from cds_service.rules.recommendations.red_flags import RedFlagWindows, assess_red_flags, celsius
+from cds_service.knowledge.thresholds import default_windows
+from cds_service.rules.recommendations.red_flags import assess_red_flags, celsius
 
 from ..builders import condition, instant, medication, observation, patient_record, temperature
 
 
 @pytest.fixture(scope="module")
 def windows(kb):
-    return RedFlagWindows.from_thresholds(kb.thresholds)
+    return default_windows(kb.thresholds)
 
 
 def _category(kb, category_id):

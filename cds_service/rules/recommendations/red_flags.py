@@ -32,13 +32,13 @@ from cds_service.domain.facts import (
 )
 from cds_service.domain.findings import Caution, RedFlag
 from cds_service.domain.text_match import names_a_medicine
+from cds_service.domain.windows import ClinicalWindows
 from cds_service.knowledge.model import (
     Knowledge,
     LabCriterion,
     MedicineCriterion,
     RedFlagCategory,
     RedFlagSignal,
-    Thresholds,
 )
 from cds_service.rules.catalog import reads_thresholds
 
@@ -46,19 +46,6 @@ COUNTING_OBSERVATION_STATUSES = frozenset({"preliminary", "final", "amended", "c
 # Orders that were never given do not add to a steroid course.
 UNGIVEN_MEDICATION_STATUSES = frozenset({"cancelled", "entered-in-error", "draft", "not-taken"})
 reads_thresholds("red flags", ("fever_celsius", "fever_days", "long_term_steroid_days", "steroid_lookback_days"))
-
-
-@dataclass(frozen=True)
-class RedFlagWindows:
-    """The red-flag windows a site may tune (settings); their defaults are in thresholds.json."""
-
-    fever_days: float
-    fever_celsius: float
-    steroid_days: float
-
-    @classmethod
-    def from_thresholds(cls, limits: Thresholds) -> RedFlagWindows:
-        return cls(limits.fever_days.value, limits.fever_celsius.value, limits.long_term_steroid_days.value)
 
 
 @dataclass(frozen=True)
@@ -80,7 +67,7 @@ class _Entry:
 
 
 def assess_red_flags(
-    record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime, windows: RedFlagWindows
+    record: PatientRecord, orders: Iterable[Order], kb: Knowledge, now: datetime, windows: ClinicalWindows
 ) -> RedFlagAssessment:
     entries = [_condition_entry(c) for c in record.conditions]
     entries += [_procedure_entry(p) for p in record.procedures if p.done]
@@ -111,7 +98,9 @@ def assess_red_flags(
             if signal.fever_observation:
                 flags.extend(_fever(category, signal, record.observations, kb, now, windows))
             if signal.steroid_medication:
-                flags.extend(_steroid_course(category, signal, record.medications, kb, now, windows.steroid_days))
+                flags.extend(
+                    _steroid_course(category, signal, record.medications, kb, now, windows.long_term_steroid_days)
+                )
             if signal.lab is not None:
                 _lab_results(category, signal, signal.lab, record.observations, now, flags, cautions)
             if signal.medicine is not None:
@@ -126,7 +115,7 @@ def _judge(
     category: RedFlagCategory,
     signal: RedFlagSignal,
     now: datetime,
-    windows: RedFlagWindows,
+    windows: ClinicalWindows,
     flags: list[RedFlag],
     cautions: list[Caution],
 ) -> None:
@@ -235,7 +224,7 @@ def _fever(
     observations: Iterable[ObservationFact],
     kb: Knowledge,
     now: datetime,
-    windows: RedFlagWindows,
+    windows: ClinicalWindows,
 ) -> list[RedFlag]:
     since = now - timedelta(days=windows.fever_days)
     found = []
