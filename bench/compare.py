@@ -43,6 +43,17 @@ def main() -> int:
     return 0
 
 
+def revision_command(checkout: Path, port: int) -> list[str]:
+    """The production command for the revision in `checkout`: before the layered layout its WSGI entry and
+    gunicorn settings sat at the package's top level."""
+    command = gunicorn_command("127.0.0.1", port, 2)
+    if (checkout / "cds_service" / "web" / "wsgi.py").exists():
+        return command
+    renamed = {"cds_service.web.wsgi:app": "cds_service.wsgi:app"}
+    renamed["python:cds_service.web.gunicorn_conf"] = "python:cds_service.gunicorn_conf"
+    return [renamed.get(part, part) for part in command]
+
+
 def compare(other: Path, tmp: Path, calls: int, seconds: int) -> str:
     w1, minimal = tmp / "w1.json", tmp / "min.json"
     workloads.write(w1, workloads.hook_body(workloads.typical_patient()))
@@ -55,7 +66,8 @@ def compare(other: Path, tmp: Path, calls: int, seconds: int) -> str:
         pids: dict[str, int] = {}
         for who, path in code.items():
             env = service_env(tmp / f"{who}.sqlite3", PYTHONPATH=str(path))
-            pids[who] = running.enter_context(server(gunicorn_command("127.0.0.1", ports[who], 2), env, ports[who])).pid
+            command = revision_command(path, ports[who])
+            pids[who] = running.enter_context(server(command, env, ports[who])).pid
         sign = {who: f"http://127.0.0.1:{port}{SERVICE_PATH}" for who, port in ports.items()}
         answer = first_answer(sign["this"], w1, tmp / "answer.json")
         pids["floor"] = start_floor(running, ports["floor"], answer, 2, pythonpath=str(CHECKOUT)).pid

@@ -29,6 +29,7 @@ from cds_service.fhir.shape import normalise
 from cds_service.knowledge.model import knowledge
 from cds_service.settings import Settings
 from cds_service.web.app import create_app
+from cds_service.web.state import state_of
 
 
 def best_ms(work: Callable[[], object], calls: int, blocks: int = 5) -> float:
@@ -49,14 +50,14 @@ def pipeline_ms(body: dict, service_id: str, calls: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(auth_required=False, database_url=f"sqlite:///{Path(folder) / 'cds.sqlite3'}")
         app = create_app(settings)
-        cds = app.extensions["cds"]
-        service = cds["services"][service_id]
+        cds = state_of(app)
+        service = cds.services[service_id]
         request = parse_hook_request(body, service)
         try:
-            return best_ms(lambda: cds["pipeline"].answer(service, request), calls)
+            return best_ms(lambda: cds.pipeline.answer(service, request), calls)
         finally:
-            cds["retention"].stop()
-            cds["store"].engine.dispose()
+            cds.retention.stop()
+            cds.store.engine.dispose()
 
 
 def validation_ms(bodies: list[bytes]) -> tuple[float, float]:

@@ -22,7 +22,7 @@ def test_the_validation_line_validates_the_prefetched_resources_the_service_vali
         assert (
             client.post("/cds-services/lbp-order-sign", data=body, content_type="application/json").status_code == 200
         )
-    app.extensions["cds"]["retention"].stop()
+    app.extensions["cds"].retention.stop()
 
     # Each body's draft names its own patient once filled in, so each is validated: 3 drafts.
     assert validated.count("draft-lumbar-mri") == len(bodies)

@@ -127,7 +127,7 @@ def test_the_gallery_shows_every_golden_scenario_with_exactly_its_expected_cards
 
 def test_the_gallery_writes_nothing_to_the_card_log(console_client):
     console_client.get("/console/gallery", headers=BASIC)
-    store = console_client.application.extensions["cds"]["store"]
+    store = console_client.application.extensions["cds"].store
     now = datetime.now(UTC)
     assert store.report(now - timedelta(days=1), now + timedelta(days=1)) == {}
 

@@ -135,7 +135,7 @@ def test_with_postgresql_a_token_used_on_one_instance_is_refused_on_another(tmp_
 
 def test_when_the_shared_replay_record_cannot_answer_each_worker_refuses_replays_alone(tmp_path, postgres_server):
     app = create_app(auth_settings(tmp_path, ONLY_A, database_url=postgres_server.new_database()))
-    client, store = app.test_client(), app.extensions["cds"]["store"]
+    client, store = app.test_client(), app.extensions["cds"].store
     body = hook_request("order-sign", "lbp-acute", drafts="lumbar-mri")
     with store.engine.begin() as conn:
         conn.execute(sqlalchemy.text("DROP TABLE seen_jti"))

@@ -154,7 +154,7 @@ def test_an_override_that_says_the_clinician_knows_better_suppresses_the_rule_fo
     assert [card_view(c)["rule"] for c in imaging_cards(client, patient="lbp-on-chart-orders", encounter="enc-3")] == [
         "lbp-imaging-no-red-flag"
     ]  # another patient still gets the card
-    report = app.extensions["cds"]["store"].report(
+    report = app.extensions["cds"].store.report(
         datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1)
     )
     assert report["lbp-imaging-no-red-flag"]["suppressed"] == 1
@@ -176,7 +176,7 @@ def test_a_red_flag_card_is_never_suppressed_whatever_the_policy(database_url):
     from cds_service.cards.memory import MemoryPolicy
 
     app = create_app(dev_settings(database_url=database_url))
-    memory = app.extensions["cds"]["pipeline"].memory
+    memory = app.extensions["cds"].pipeline.memory
     memory.policy = MemoryPolicy(30, {"lbp-red-flag": ("already-assessed",)}, frozenset({"lbp-red-flag"}))
     client = app.test_client()
     card = imaging_cards(client, patient="lbp-cauda-equina", encounter="enc-1")[0]
@@ -234,7 +234,7 @@ def test_the_report_counts_a_known_sequence(client, app):
         accepted(first["uuid"], "s2"),
     ])  # fmt: skip
     now = datetime.now(UTC)
-    report = app.extensions["cds"]["store"].report(now - timedelta(hours=1), now + timedelta(hours=1))
+    report = app.extensions["cds"].store.report(now - timedelta(hours=1), now + timedelta(hours=1))
     imaging = report["lbp-imaging-no-red-flag"]
     assert (imaging["shown"], imaging["accepted"], imaging["overridden"]) == (4, 1, 3)
     assert imaging["override_reasons"] == {"planning-intervention": 1, "other": 2}
@@ -245,7 +245,7 @@ def test_the_report_counts_a_known_sequence(client, app):
 
 def test_purge_removes_only_records_older_than_the_retention(client, app):
     imaging_cards(client)
-    store = app.extensions["cds"]["store"]
+    store = app.extensions["cds"].store
     assert store.purge(datetime.now(UTC) - timedelta(days=1)) == (0, 0)
     assert store.purge(datetime.now(UTC) + timedelta(days=1))[0] == 1
 
@@ -256,7 +256,7 @@ def test_report_command_prints_json_for_machines(client, app, monkeypatch, capsy
     from cds_service.web.cli import main
 
     imaging_cards(client)
-    monkeypatch.setenv("CDS_DATABASE_URL", app.extensions["cds"]["store"].url)
+    monkeypatch.setenv("CDS_DATABASE_URL", app.extensions["cds"].store.url)
     assert main(["report", "--format", "json"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["rules"]["lbp-imaging-no-red-flag"]["shown"] == 1

@@ -258,7 +258,7 @@ def test_a_disallowed_fhir_server_is_refused_before_any_request(client, server):
 def test_the_queries_of_one_request_run_concurrently(client):
     # Every query of the call must be in flight at once to pass the barrier; run in rounds, they would time out.
     queries = len(SERVICE_FOR_HOOK["order-sign"].prefetch)
-    assert queries <= client.application.extensions["cds"]["settings"].fhir_concurrency
+    assert queries <= client.application.extensions["cds"].settings.fhir_concurrency
     barrier = threading.Barrier(queries, timeout=5)
     pool = patient_resources("lbp-acute")
 

@@ -37,13 +37,13 @@ def _uuids(store: Store) -> set[str]:
 
 def test_the_timer_purges_old_records_and_keeps_recent_ones(database_url):
     app = create_app(dev_settings(database_url=database_url, retention_days=30, purge_interval_s=0.2))
-    store = app.extensions["cds"]["store"]
+    store = app.extensions["cds"].store
     with store.engine.begin() as conn:
         conn.execute(insert(cards), [_card("old", 31), _card("recent", 29)])
     deadline = time.monotonic() + 10
     while "old" in _uuids(store) and time.monotonic() < deadline:
         time.sleep(0.1)
-    app.extensions["cds"]["retention"].stop()
+    app.extensions["cds"].retention.stop()
     assert _uuids(store) == {"recent"}
 
 

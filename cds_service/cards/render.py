@@ -38,7 +38,8 @@ class CardContext:
 @cache
 def _content() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     def read(name: str) -> dict[str, Any]:
-        return read_knowledge(name)
+        content: dict[str, Any] = read_knowledge(name)
+        return content
 
     return read("cards.json"), read("citations.json"), read("override_reasons.json")
 
@@ -99,7 +100,9 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
     return card
 
 
-def _suggestion(spec: Mapping[str, Any], finding: Finding, ctx: CardContext, fields: Mapping[str, str]) -> dict | None:
+def _suggestion(
+    spec: Mapping[str, Any], finding: Finding, ctx: CardContext, fields: Mapping[str, str]
+) -> dict[str, Any] | None:
     label = str(spec["label"]).format_map(fields)
     target = finding.target
     # Changing or withdrawing an order is only offered for a draft of this ordering session, with an id.

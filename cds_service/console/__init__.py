@@ -18,10 +18,10 @@ from cds_service.console import answers, gallery
 from cds_service.console.access import admitted
 from cds_service.devtools.fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
 from cds_service.domain.clock import Clock, wall_clock
+from cds_service.domain.windows import ClinicalWindows
 from cds_service.errors import ConsoleCredentialRequired, ProtocolError, StorageUnavailable
 from cds_service.fhir.patient_data import PatientDataAssembler
 from cds_service.knowledge.model import Knowledge
-from cds_service.rules.engine import ClinicalWindows
 from cds_service.settings import Settings
 from cds_service.storage.store import Store
 

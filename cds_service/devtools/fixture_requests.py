@@ -12,7 +12,9 @@ from cds_service.cds_hooks.protocol import CdsService
 from cds_service.devtools.fixture_search import search
 
 
-def build_request(hook: str, patient: str, fhir_server: str | None, token: str | None, draft_orders: Any) -> dict:
+def build_request(
+    hook: str, patient: str, fhir_server: str | None, token: str | None, draft_orders: Any
+) -> dict[str, Any]:
     """A CDS Hooks 2.0 request with no prefetch: the service fetches what it needs from fhir_server."""
     context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": patient}
     if hook in {"order-select", "order-sign"}:

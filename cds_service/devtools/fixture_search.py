@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 def _patient_of(resource: dict[str, Any]) -> str | None:
     if resource["resourceType"] == "Patient":
-        return resource["id"]
+        return str(resource["id"])
     ref = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
     return ref.split("/", 1)[1] if ref.startswith("Patient/") else None
 

@@ -62,13 +62,13 @@ def _walk(node: Any, delta: timedelta) -> Any:
 
 
 def load_bundle(path: Path, today: date | None = None) -> dict[str, Any]:
-    bundle = json.loads(path.read_text())
+    bundle: dict[str, Any] = json.loads(path.read_text())
     stamp = bundle.get("timestamp")
     if not stamp:
         return bundle
     written = datetime.fromisoformat(stamp.replace("Z", "+00:00")).date()
     delta = timedelta(days=((today or datetime.now(UTC).date()) - written).days)
-    shifted = _walk(bundle, delta)
+    shifted: dict[str, Any] = _walk(bundle, delta)
     shifted["timestamp"] = stamp
     return shifted
 

@@ -16,7 +16,7 @@ class NotReady(RuntimeError):
     pass
 
 
-def wait_until_ready(url: str, deadline_s: float = 60.0, process: subprocess.Popen | None = None) -> None:
+def wait_until_ready(url: str, deadline_s: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
     """Poll ``url`` until it answers 200; raise NotReady at the deadline or when ``process`` exits."""
     deadline = time.monotonic() + deadline_s
     last = "no answer yet"

@@ -257,6 +257,6 @@ def _json_or_raise(response: requests.Response, content: bytes) -> dict[str, Any
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
     for link in as_list(bundle.get("link")):
-        if isinstance(link, Mapping) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return link["url"]
+        if isinstance(link, Mapping) and link.get("relation") == "next" and isinstance(url := link.get("url"), str):
+            return url
     return None

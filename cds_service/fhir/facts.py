@@ -44,8 +44,8 @@ def _status_code(value: Any) -> str | None:
     if not isinstance(value, dict):
         return None
     for coding in as_list(value.get("coding")):
-        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-            return coding["code"]
+        if isinstance(coding, dict) and isinstance(code := coding.get("code"), str):
+            return code
     return None
 
 
@@ -61,8 +61,8 @@ def _period_start(value: Any) -> datetime | None:
 
 
 def _reference(value: Any) -> str | None:
-    if isinstance(value, Mapping) and isinstance(value.get("reference"), str):
-        return value["reference"]
+    if isinstance(value, Mapping) and isinstance(reference := value.get("reference"), str):
+        return reference
     return None
 
 

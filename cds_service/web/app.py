@@ -41,6 +41,7 @@ from cds_service.security.trust import (
 from cds_service.settings import Settings
 from cds_service.storage.retention import RetentionJob
 from cds_service.storage.store import Store
+from cds_service.web.state import EXTENSION, ServiceState, state_of
 
 log = logging.getLogger("cds_service.http")
 api = Blueprint("cds_hooks", __name__)
@@ -91,22 +92,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock = wall_clock) -
     retention.start()
     memory = Memory(store, MemoryPolicy.load(settings.suppression_days)) if settings.memory_enabled else None
     pipeline = HookPipeline(settings, assembler, kb, store, memory, clock)
-    app.extensions["cds"] = {
-        "settings": settings,
-        "services": load_services(),
-        "pipeline": pipeline,
-        "store": store,
-        "retention": retention,
-        "verifier": _verifier(settings, store),
-        "clock": clock,
-    }
+    state = ServiceState(
+        settings=settings,
+        services=load_services(),
+        pipeline=pipeline,
+        store=store,
+        retention=retention,
+        verifier=_verifier(settings, store),
+        clock=clock,
+    )
+    app.extensions[EXTENSION] = state
 
     app.register_blueprint(api)
     console.register(
         app,
         settings,
         store=store,
-        services=app.extensions["cds"]["services"],
+        services=dict(state.services),
         assembler=assembler,
         kb=kb,
         windows=pipeline.windows,
@@ -165,14 +167,14 @@ def _verifier(settings: Settings, store: Store) -> Verifier | None:
     )
 
 
-def _cds() -> dict[str, Any]:
-    return current_app.extensions["cds"]
+def _cds() -> ServiceState:
+    return state_of(current_app)
 
 
 @api.get("/healthz")
 def healthz() -> Any:
     """Liveness: the process answers. The storage state is shown, not judged (advice works without it)."""
-    store = _cds()["store"]
+    store = _cds().store
     return jsonify({"status": "ok", "storage": "degraded" if store.degraded else "ok"})
 
 
@@ -180,8 +182,8 @@ def healthz() -> Any:
 def readyz() -> Any:
     """Readiness: 503 while the card log or feedback store fails (a write failed in the last minute, or the
     database cannot be read), so an orchestrator or operator sees it; hook calls still answer meanwhile."""
-    store = _cds()["store"]
-    verifier: Verifier | None = _cds()["verifier"]
+    store = _cds().store
+    verifier: Verifier | None = _cds().verifier
     replay = verifier.replay if verifier is not None else None
     local_only = isinstance(replay, DegradingReplayRecord) and replay.shared_down_since is not None
     replay_state = {"replay": "this worker only (the shared record is down)"} if local_only else {}
@@ -197,12 +199,12 @@ def readyz() -> Any:
 
 @api.get("/cds-services")
 def discovery() -> Any:
-    return jsonify({"services": [s.discovery() for s in _cds()["services"].values()]})
+    return jsonify({"services": [s.discovery() for s in _cds().services.values()]})
 
 
 def _service_and_body(service_id: str) -> tuple[CdsService, Any]:
     """The service and the decoded body; a ProtocolError (404, 415, 413 or 400) otherwise."""
-    service = _cds()["services"].get(service_id)
+    service = _cds().services.get(service_id)
     if service is None:
         raise ProtocolError(f"no CDS service with id {service_id!r}", status=404, code="not-found")
     g.service = service_id
@@ -220,7 +222,7 @@ def call_service(service_id: str) -> Any:
     # With authentication on, the FHIR servers a caller may name are those registered for that EHR.
     allowed = caller.ehr.fhir_servers if caller else None
     # A disallowed FHIR server or required data not obtainable raise a ServiceError: the one handler answers.
-    result = _cds()["pipeline"].answer(service, hook_request, allowed_servers=allowed)
+    result = _cds().pipeline.answer(service, hook_request, allowed_servers=allowed)
     g.cards = len(result.body["cards"])
     g.held_back = list(result.held_back)
     return jsonify(result.body)
@@ -236,10 +238,10 @@ def _audience(settings: Settings) -> str:
 def receive_feedback(service_id: str) -> Any:
     _, body = _service_and_body(service_id)
     items = parse_feedback(body)
-    store = _cds()["store"]
+    store = _cds().store
     try:
         caller: Caller | None = g.get("caller")
-        known = store.add_feedback(service_id, items, _cds()["clock"](), caller_key(caller) if caller else LOCAL_CALLER)
+        known = store.add_feedback(service_id, items, _cds().clock(), caller_key(caller) if caller else LOCAL_CALLER)
     except (SQLAlchemyError, OSError, UnicodeError) as exc:
         # Never a 200 for feedback that was not stored: the EHR should retry.
         store.failed("feedback", exc)
@@ -310,7 +312,7 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
             response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
             response.headers["Access-Control-Max-Age"] = "600"
             return response
-        verifier: Verifier | None = _cds()["verifier"]
+        verifier: Verifier | None = _cds().verifier
         if verifier is not None and request.path.startswith("/cds-services"):
             try:
                 g.caller = verifier.verify(request.headers.get("Authorization"), _audience(settings))

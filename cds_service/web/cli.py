@@ -82,7 +82,7 @@ def cmd_load_fixtures(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_cards(answer: dict) -> str:
+def format_cards(answer: dict[str, Any]) -> str:
     cards = answer.get("cards", [])
     if not cards:
         return "No cards: nothing to advise for this patient and these orders."

@@ -14,7 +14,7 @@ with two or more scores at least four weeks apart.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cds_service.domain.facts import PatientRecord
 from cds_service.domain.findings import BackPainEpisode, Finding
@@ -29,7 +29,7 @@ RULE = register(
 )
 
 
-def _pain_scores(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> list[tuple]:
+def _pain_scores(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> list[tuple[datetime, float, str]]:
     codes = kb.observation_codes["pain_score"]
     scores = []
     for obs in record.observations:
