@@ -93,3 +93,14 @@ def test_the_observations_prefetch_asks_for_every_code_a_red_flag_lab_is_read_by
     asked = {tuple(item.split("|", 1)) for item in query.split("code=", 1)[1].split("&", 1)[0].split(",")}
     lab_codes = {coding for lab in knowledge().labs for coding in lab.codes}
     assert lab_codes and lab_codes <= asked
+
+
+def test_a_sentence_the_rules_compose_missing_from_cards_json_stops_start_up():
+    from cds_service.knowledge.loader import read_knowledge
+    from cds_service.knowledge.model import RULE_NOTES, _rule_notes
+
+    notes = dict(read_knowledge("cards.json")["rule_notes"])
+    assert set(RULE_NOTES) <= set(notes)  # the shipped file has every one
+    del notes["checked_fever"]
+    with pytest.raises(RuntimeError, match="checked_fever"):
+        _rule_notes(notes)

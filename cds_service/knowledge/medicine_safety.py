@@ -53,6 +53,7 @@ class OlderAdult:
 
 @dataclass(frozen=True)
 class MedicineSafetyRules:
+    sources: Mapping[str, str]  # prefetch key -> how a card names it; a gap in any: not checked
     nsaid: tuple[Contraindication, ...]
     opioid: OpioidIndication
     older_adult: OlderAdult
@@ -93,6 +94,7 @@ def load_medicine_safety(
     opioid = raw["opioid_indication"]
     older = raw["older_adult"]
     return MedicineSafetyRules(
+        sources={key: str(name) for key, name in raw["sources"].items() if not key.startswith("_")},
         older_adult=OlderAdult(
             min_age=getattr(limits, older["threshold"]),
             label=older["label"],

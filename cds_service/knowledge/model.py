@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
+from types import MappingProxyType
 from typing import Any
 
 from cds_service.domain.facts import Coding
@@ -187,6 +188,7 @@ class Knowledge:
     second_line_names: tuple[str, ...]
     startback: StarTBackCodes
     answers: YesNo  # yes and no as records say them (answers.json)
+    notes: Mapping[str, str]  # sentences the rules compose (cards.json 'rule_notes'), by key
 
     def vs(self, name: str) -> ValueSet:
         return self.valuesets[name]
@@ -265,6 +267,25 @@ def _signal(key: str, raw: Mapping[str, Any], sets: Mapping[str, ValueSet], limi
             else None
         ),
     )
+
+
+# The sentences of cards.json 'rule_notes' the rules compose: one missing stops start-up, naming it.
+RULE_NOTES = (
+    "age_not_checked",
+    "age_cancer_risk",
+    "age_outside_measure",
+    "checked_fever",
+    "checked_steroids",
+    "not_offered_found",
+    "not_offered_not_checked",
+)
+
+
+def _rule_notes(raw: Mapping[str, Any]) -> Mapping[str, str]:
+    missing = [key for key in RULE_NOTES if key not in raw]
+    if missing:
+        raise RuntimeError(f"cards.json rule_notes lacks {', '.join(missing)}")
+    return MappingProxyType({key: str(raw[key]) for key in RULE_NOTES})
 
 
 EPISODE_TEXT_KEY = "episode:low-back-pain"
@@ -350,6 +371,7 @@ def knowledge() -> Knowledge:
     named |= set(safety_raw["older_adult"]["renal_valuesets"])
     kb = Knowledge(
         answers=yes_no(),
+        notes=_rule_notes(_read("cards.json")["rule_notes"]),
         medicine_safety=safety,
         signals_by_key=by_key,
         signals_by_code={coding: tuple(keys) for coding, keys in by_code.items()},

@@ -102,7 +102,7 @@ def evaluate(
         checked = _checked(kb, windows, record)
         findings.extend(
             imaging_without_red_flags(
-                o, episode, record, checked, assessment.cautions, age, kb.thresholds, kb.red_flag_sources
+                o, episode, record, checked, assessment.cautions, age, kb.thresholds, kb.red_flag_sources, kb.notes
             )
             for o in imaging
         )
@@ -148,11 +148,10 @@ def _checked(kb: Knowledge, windows: ClinicalWindows, record: PatientRecord) -> 
     """What was looked at; a source that could not be read is under "Not checked" instead, never both."""
     checked = [c.label for c in kb.red_flag_categories]
     if record.gap("observations") is None:
-        checked.append(f"body temperature ≥ {windows.fever_celsius:.1f} °C in the last {windows.fever_days:g} days")
+        fever = kb.notes["checked_fever"]
+        checked.append(fever.format(fever_celsius=windows.fever_celsius, fever_days=windows.fever_days))
     if record.gap("medicationRequests") is None:
-        checked.append(
-            f"systemic steroid orders adding up to {windows.long_term_steroid_days:g} days or more in the past year"
-        )
+        checked.append(kb.notes["checked_steroids"].format(long_term_steroid_days=windows.long_term_steroid_days))
     return tuple(checked)
 
 

@@ -18,7 +18,7 @@ def _finding(limits, weeks, *, age=40, gaps=(), cautions=()):
     episode = BackPainEpisode(evidence=("Condition/lbp",), onset=None, weeks=weeks)
     sources = knowledge().red_flag_sources
     return imaging_without_red_flags(
-        record.draft_orders[0], episode, record, ("checked",), cautions, age, limits, sources
+        record.draft_orders[0], episode, record, ("checked",), cautions, age, limits, sources, knowledge().notes
     )
 
 

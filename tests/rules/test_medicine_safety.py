@@ -27,7 +27,7 @@ def _egfr(value: float, days_ago: float) -> dict:
 def test_nothing_found_is_safe_to_offer(kb):
     check = _check(kb, [condition(icd="M54.50")], instant(condition()))
     assert check == SafetyCheck((), (), ())
-    assert check.safe_to_offer and check.notes() == ()
+    assert check.safe_to_offer and check.notes(kb.notes) == ()
 
 
 def test_an_egfr_just_under_the_limit_is_a_contraindication_and_at_the_limit_is_not(kb):
@@ -40,7 +40,7 @@ def test_an_egfr_just_under_the_limit_is_a_contraindication_and_at_the_limit_is_
     )
     assert check.evidence == (f"Observation/{low['id']}",)
     assert not check.safe_to_offer
-    assert check.notes() == (f"**Not offered in one click: {check.found[0]}.**",)
+    assert check.notes(kb.notes) == (f"**Not offered in one click: {check.found[0]}.**",)
     at_limit = _egfr(limit, 10)
     assert _check(kb, [at_limit], instant(at_limit)).found == ()
 
@@ -123,7 +123,7 @@ def test_an_unread_source_is_named_and_blocks_the_one_click_order(kb, gap, named
     check = _check(kb, [], instant(condition()), gaps=(gap,))
     assert check.not_checked == (f"{named} (could not be read (test))",)
     assert not check.safe_to_offer
-    assert check.notes() == (f"**Not offered in one click:** could not check {check.not_checked[0]}.",)
+    assert check.notes(kb.notes) == (f"**Not offered in one click:** could not check {check.not_checked[0]}.",)
 
 
 def test_an_unrelated_unread_source_is_not_named(kb):

@@ -14,6 +14,8 @@ one-click cancel. Age over the risk age (ACP/APS 2007) or over the measure's pop
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cds_service.domain.facts import Order, PatientRecord
 from cds_service.domain.findings import BackPainEpisode, Caution, Finding
 from cds_service.knowledge.thresholds import Thresholds
@@ -35,25 +37,24 @@ def imaging_without_red_flags(
     age: int | None,
     limits: Thresholds,
     sources: frozenset[str],
+    wording: Mapping[str, str],
 ) -> Finding:
-    """`sources`: the prefetch keys red flags are read from; a gap in any of them withholds the cancel."""
+    """`sources`: the prefetch keys red flags are read from; a gap in any of them withholds the cancel.
+    `wording`: Knowledge.notes."""
     early = episode.weeks is None or episode.weeks < limits.imaging_early_weeks.value
     unread = tuple(f"{gap.what}: {gap.reason}" for gap in record.gaps if gap.key in sources)
     notes = []
     if age is None:
-        notes.append("Age not checked: no birth date was available.")
+        notes.append(wording["age_not_checked"])
     else:
         if age > limits.older_risk_age.value:
+            older = limits.older_risk_age
             notes.append(
-                f"Age {age}: over {limits.older_risk_age} is a risk factor for cancer "
-                f"({limits.older_risk_age.source}); with weight loss, a cancer history or no improvement "
-                "after a month, consider ESR and plain radiography."
+                wording["age_cancer_risk"].format(age=age, older_risk_age=older, older_risk_age_source=older.source)
             )
         if age > limits.measure_max_age.value:
-            notes.append(
-                f"Age {age}: outside the imaging measure's population "
-                f"({limits.measure_max_age.source}); serious causes are more common with age."
-            )
+            source = limits.measure_max_age.source
+            notes.append(wording["age_outside_measure"].format(age=age, measure_max_age_source=source))
     return Finding(
         rule=RULE,
         indicator="warning" if early else "info",

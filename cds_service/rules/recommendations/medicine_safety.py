@@ -13,6 +13,7 @@ than back pain, Then the "NSAID first" advice does not apply to it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,14 +23,6 @@ from cds_service.knowledge.medicine_safety import Contraindication, OlderAdult
 from cds_service.knowledge.model import Knowledge
 from cds_service.knowledge.terminology import ValueSet
 from cds_service.rules.recommendations.back_pain import is_back_pain
-
-# Prefetch keys the contraindications are read from: a gap in any of them means "not checked".
-NSAID_SAFETY_SOURCES = {
-    "conditions": "problem list",
-    "observations": "eGFR and pregnancy observations",
-    "medicationRequests": "medication orders (anticoagulants, antiplatelets)",
-    "allergyIntolerances": "allergies and intolerances",
-}
 
 
 @dataclass(frozen=True)
@@ -44,9 +37,10 @@ class SafetyCheck:
     def safe_to_offer(self) -> bool:
         return not self.found and not self.not_checked
 
-    def notes(self) -> tuple[str, ...]:
-        notes = [f"**Not offered in one click: {item}.**" for item in self.found]
-        notes += [f"**Not offered in one click:** could not check {item}." for item in self.not_checked]
+    def notes(self, wording: Mapping[str, str]) -> tuple[str, ...]:
+        """`wording`: Knowledge.notes."""
+        notes = [wording["not_offered_found"].format(item=item) for item in self.found]
+        notes += [wording["not_offered_not_checked"].format(item=item) for item in self.not_checked]
         return tuple(notes)
 
 
@@ -67,10 +61,12 @@ def nsaid_safety(record: PatientRecord, kb: Knowledge, now: datetime) -> SafetyC
             found.append(f"{rule.label}: {hit[1]} ({hit[0]})")
             evidence.append(hit[0])
     not_checked = tuple(
-        f"{what} ({gap.reason})" for key, what in NSAID_SAFETY_SOURCES.items() if (gap := record.gap(key)) is not None
+        f"{what} ({gap.reason})"
+        for key, what in kb.medicine_safety.sources.items()
+        if (gap := record.gap(key)) is not None
     )
     unread = tuple(
-        f"{gap.what} ({gap.reason})" for gap in record.gaps if gap.key in NSAID_SAFETY_SOURCES and "/" in gap.what
+        f"{gap.what} ({gap.reason})" for gap in record.gaps if gap.key in kb.medicine_safety.sources and "/" in gap.what
     )
     older = kb.medicine_safety.older_adult
     age = record.age_on(now.date())

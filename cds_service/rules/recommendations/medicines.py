@@ -169,7 +169,7 @@ def ibuprofen_doses(
                     episode=episode,
                     evidence=(order.ref, *safety.evidence),
                     facts={"daily_mg": f"{dose.mg:,.0f}", "how": dose.how},
-                    notes=safety.notes(),
+                    notes=safety.notes(kb.notes),
                     offer_medicine=safety.safe_to_offer,
                 )
             )
@@ -219,7 +219,7 @@ def opioid_before_nsaid(
             evidence=(order.ref, *episode.evidence, *safety.evidence),
             checked=("the patient's medication orders on record, in any status",),
             not_checked=not_checked,
-            notes=safety.notes(),
+            notes=safety.notes(kb.notes),
             offer_medicine=safety.safe_to_offer,
             offer_cancel=not contraindicated,
         )
