@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cds_service.cds_hooks.limits import ID_MAX, LOCAL_CALLER, require_storable
+from cds_service.cds_hooks.request_model import read_hook_request
 from cds_service.errors import ProtocolError
 from cds_service.knowledge.loader import KNOWLEDGE_DIR, read_json
 
@@ -151,75 +152,55 @@ class HookRequest:
     caller: str = LOCAL_CALLER
 
 
-def _string(
-    container: Mapping[str, Any], key: str, where: str, *, required: bool, max_length: int | None = None
-) -> str | None:
-    value = container.get(key)
-    if value is None:
-        if required:
-            raise ProtocolError(f"{where}{key} is required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ProtocolError(f"{where}{key} must be a non-empty string")
-    require_storable(value, f"{where}{key}", max_length)
-    return value
-
-
 def parse_hook_request(body: Any, service: CdsService) -> HookRequest:
-    """Validate a decoded request body against the CDS Hooks 2.0 request shape for ``service``."""
-    if not isinstance(body, Mapping):
-        raise ProtocolError("the request body must be a JSON object")
-    hook = _string(body, "hook", "", required=True)
-    if hook != service.hook:
-        raise ProtocolError(f"hook {hook!r} does not match service {service.id!r}, which answers {service.hook!r}")
-    hook_instance = _string(body, "hookInstance", "", required=True, max_length=ID_MAX)
-    assert hook is not None and hook_instance is not None
-
-    context = body.get("context")
-    if not isinstance(context, Mapping):
-        raise ProtocolError("context is required and must be a JSON object")
-    patient_id = _string(context, "patientId", "context.", required=True, max_length=ID_MAX)
+    """A decoded request body read as the CDS Hooks 2.0 request for ``service``: its shape by the models of
+    request_model.py, then what depends on the hook or on two fields at once; a ProtocolError (400) naming
+    the field otherwise."""
+    try:
+        request = read_hook_request(body)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None  # pydantic's error holds the values, the token among them
+    if request.hook != service.hook:
+        raise ProtocolError(
+            f"hook {request.hook!r} does not match service {service.id!r}, which answers {service.hook!r}"
+        )
+    context = request.context
     # CDS Hooks 1.0-era clients sent the user as a top-level `user`; accept it when context.userId is absent.
-    user_id = _string(context, "userId", "context.", required=not isinstance(body.get("user"), str))
-    user_id = user_id or str(body.get("user"))
-    encounter_id = _string(context, "encounterId", "context.", required=False, max_length=ID_MAX)
-
-    fhir_server = _string(body, "fhirServer", "", required=False)
-    access_token = None
-    authorization = body.get("fhirAuthorization")
-    if authorization is not None:
-        if not isinstance(authorization, Mapping):
-            raise ProtocolError("fhirAuthorization must be a JSON object")
-        if fhir_server is None:
-            raise ProtocolError("fhirServer is required when fhirAuthorization is given")
-        access_token = _string(authorization, "access_token", "fhirAuthorization.", required=True)
-        token_type = authorization.get("token_type", "Bearer")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise ProtocolError("fhirAuthorization.token_type must be 'Bearer'")
-
-    prefetch = body.get("prefetch")
-    if prefetch is None:
-        prefetch = {}
-    elif not isinstance(prefetch, Mapping):
-        raise ProtocolError("prefetch must be a JSON object")
+    if context.userId is None and not isinstance(request.user, str):
+        raise ProtocolError("context.userId is required")
+    user_id = context.userId or str(request.user)
+    authorization = request.fhirAuthorization
+    if authorization is not None and request.fhirServer is None:
+        raise ProtocolError("fhirServer is required when fhirAuthorization is given")
+    for value, name, limit in (
+        (request.hook, "hook", None),
+        (request.hookInstance, "hookInstance", ID_MAX),
+        (context.patientId, "context.patientId", ID_MAX),
+        (user_id, "context.userId", None),
+        (context.encounterId, "context.encounterId", ID_MAX),
+        (request.fhirServer, "fhirServer", None),
+        (authorization.access_token if authorization else None, "fhirAuthorization.access_token", None),
+    ):
+        if value is not None:
+            require_storable(value, name, limit)
 
     draft_orders: tuple[Mapping[str, Any], ...] = ()
     selections: tuple[str, ...] = ()
-    if hook in ORDER_HOOKS:
-        draft_orders = _draft_orders(context.get("draftOrders"))
-        if hook == "order-select":
-            selections = _selections(context.get("selections"))
+    if request.hook in ORDER_HOOKS:
+        draft_orders = _draft_orders(context.draftOrders)
+        if request.hook == "order-select":
+            selections = _selections(context.selections)
 
     return HookRequest(
-        hook=hook,
-        hook_instance=hook_instance,
-        patient_id=str(patient_id),
+        hook=request.hook,
+        hook_instance=request.hookInstance,
+        patient_id=context.patientId,
         user_id=user_id,
-        encounter_id=encounter_id,
-        context=context,
-        prefetch=prefetch,
-        fhir_server=fhir_server,
-        access_token=access_token,
+        encounter_id=context.encounterId,
+        context=body["context"],
+        prefetch=request.prefetch or {},
+        fhir_server=request.fhirServer,
+        access_token=authorization.access_token if authorization else None,
         draft_orders=draft_orders,
         selections=selections,
     )
