@@ -228,6 +228,31 @@ def test_try_a_hook_shows_the_imaging_card_and_an_override_with_its_reason_is_st
     assert report["lbp-imaging-no-red-flag"]["free_text"] == 1
 
 
+def test_a_plain_dismiss_posts_no_reason_and_holds_nothing_back(browser_page, console_service):
+    """No reason is preselected: Dismiss without choosing one stores an override with no reason, the page says
+    beforehand that nothing will be held back, and the same order gets its card again."""
+    base, database = console_service
+    page = browser_page
+    _call(page, base, patient="lbp-ten-weeks", hook="order-sign", drafts=["lumbar-mri"])
+    card = page.locator("article.card")
+    assert card.locator("select.override-reason").input_value() == ""
+    assert "holds nothing back" in card.locator(".holds-back").inner_text()
+    card.locator("select.override-reason").select_option("beyond-six-weeks")
+    assert "holds back the imaging card for the same imaging order, 30 days" in card.locator(".holds-back").inner_text()
+    card.locator("select.override-reason").select_option("")
+    page.screenshot(path=str(SCREENSHOTS / "05-plain-dismiss.png"), full_page=True)
+    before = _feedback(database).get("lbp-imaging-no-red-flag", {})
+    card.locator("button.dismiss").click()
+    expect(page.locator("#feedback-status")).to_have_text("Feedback (overridden): HTTP 200, stored 1", timeout=15_000)
+    after = _feedback(database)["lbp-imaging-no-red-flag"]
+    assert after["overridden"] == before.get("overridden", 0) + 1
+    reasons = before.get("override_reasons", {})
+    assert after["override_reasons"] == {**reasons, "(no reason)": reasons.get("(no reason)", 0) + 1}  # none stored
+
+    _call(page, base, patient="lbp-ten-weeks", hook="order-sign", drafts=["lumbar-mri"])
+    assert page.locator("article.card").count() == 1  # nothing held back: the card shows again
+
+
 def test_try_a_hook_by_keyboard_without_random_uuid_shows_the_bed_rest_card_and_stores_an_acceptance(
     browser_page, console_service
 ):

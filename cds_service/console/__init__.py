@@ -21,6 +21,7 @@ from cds_service.domain.clock import Clock, wall_clock
 from cds_service.domain.windows import ClinicalWindows
 from cds_service.errors import ConsoleCredentialRequired, ProtocolError, StorageUnavailable
 from cds_service.fhir.patient_data import PatientDataAssembler
+from cds_service.knowledge.loader import read_knowledge
 from cds_service.knowledge.model import Knowledge
 from cds_service.settings import Settings
 from cds_service.storage.store import Store
@@ -50,6 +51,19 @@ def _patients(directory: Path) -> list[dict[str, str]]:
         given = " ".join(name.get("given", []))
         out.append({"id": patient.get("id", path.stem), "name": f"{given} {name.get('family', '')}".strip()})
     return out
+
+
+def holds_back(settings: Settings) -> dict[str, dict[str, str]]:
+    """Per card topic code (card.source.topic.code), per override reason: what memory will hold back after a
+    dismissal with that reason (memory.json), so that the page says it before the clinician sends it. A
+    reason not named, or no reason at all, holds nothing back."""
+    if not settings.memory_enabled:
+        return {}
+    memory, cards = read_knowledge("memory.json"), read_knowledge("cards.json")
+    return {
+        cards["rules"][rule]["topic_code"]: {code: memory["holds_back"][code] for code in codes}
+        for rule, codes in memory["suppressing_reasons"].items()
+    }
 
 
 def _draft_orders(directory: Path) -> dict[str, Any]:
@@ -98,6 +112,7 @@ def register(
             "draftOrders": draft_orders,
             "hooks": list(HOOKS),
             "authRequired": settings.auth_required,
+            "holdsBack": holds_back(settings),
         }
         return render_template("try.html", page="try", config=config, fixtures=str(directory))
 

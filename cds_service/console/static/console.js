@@ -83,7 +83,7 @@ async function sendFeedback(serviceUrl, jwt, item) {
   return response.ok;
 }
 
-function renderCard(card, serviceUrl, jwt) {
+function renderCard(card, serviceUrl, jwt, holdsBack) {
   const el = element('article', { class: `card ${card.indicator}`, 'data-uuid': card.uuid });
   el.append(element('p', { class: 'indicator' }, card.indicator));
   el.append(element('h3', { class: 'summary' }, card.summary));
@@ -112,6 +112,8 @@ function renderCard(card, serviceUrl, jwt) {
     const id = `reason-${card.uuid}`;
     actions.append(element('label', { for: id }, 'Reason for dismissing'));
     const select = element('select', { id, class: 'override-reason' });
+    // No reason is chosen for the clinician: a plain Dismiss sends none, and holds nothing back.
+    select.append(element('option', { value: '' }, 'No reason given'));
     for (const reason of card.overrideReasons) {
       const option = element('option', { value: reason.code, 'data-system': reason.system }, reason.display);
       select.append(option);
@@ -119,15 +121,31 @@ function renderCard(card, serviceUrl, jwt) {
     actions.append(select);
     const comment = element('input', { type: 'text', class: 'comment', 'aria-label': 'Comment (optional)', placeholder: 'Comment (optional)' });
     actions.append(comment);
+    const topic = ((card.source || {}).topic || {}).code;
+    const heldBack = (holdsBack || {})[topic] || {};
+    const consequence = element('p', { class: 'holds-back', role: 'status' });
+    const explain = () => {
+      const code = select.value;
+      const what = code && heldBack[code];
+      consequence.textContent = what
+        ? `Dismissing with this reason holds back ${what} for this patient.`
+        : `Dismissing ${code ? 'with this reason' : 'without a reason'} holds nothing back: the card shows again.`;
+    };
+    select.addEventListener('change', explain);
+    explain();
     const dismiss = element('button', { type: 'button', class: 'dismiss' }, 'Dismiss');
     dismiss.addEventListener('click', async () => {
       const option = select.selectedOptions[0];
-      const reason = { code: option.value, system: option.dataset.system, display: option.textContent };
-      const overrideReason = comment.value ? { reason, userComment: comment.value } : { reason };
-      const item = { card: card.uuid, outcome: 'overridden', overrideReason };
-      if (await sendFeedback(serviceUrl, jwt, item)) done(`Dismissed: ${option.textContent}`);
+      const item = { card: card.uuid, outcome: 'overridden' };
+      const overrideReason = {};
+      if (option.value) overrideReason.reason = { code: option.value, system: option.dataset.system, display: option.textContent };
+      if (comment.value) overrideReason.userComment = comment.value;
+      if (Object.keys(overrideReason).length) item.overrideReason = overrideReason;
+      const said = option.value ? option.textContent : 'no reason given';
+      if (await sendFeedback(serviceUrl, jwt, item)) done(`Dismissed: ${said}`);
     });
     actions.append(dismiss);
+    actions.append(consequence);
   }
   el.append(actions);
   return el;
@@ -171,7 +189,7 @@ async function tryHook(event) {
     });
     const answer = await response.json();
     if (!response.ok) throw new Error(`HTTP ${response.status}: ${(answer.issue || [{}])[0].diagnostics}`);
-    for (const card of answer.cards) cards.append(renderCard(card, serviceUrl, jwt));
+    for (const card of answer.cards) cards.append(renderCard(card, serviceUrl, jwt, config.holdsBack));
     say('status', `${service.id} answered with ${answer.cards.length} card${answer.cards.length === 1 ? '' : 's'} (${Object.keys(prefetch).length} prefetch keys sent).`);
   } catch (err) {
     say('status', `Error: ${err.message}`);
