@@ -243,6 +243,35 @@ def test_the_report_counts_a_known_sequence(client, app):
     assert report["lbp-bed-rest"]["accepted"] == 1
 
 
+def test_a_card_accepted_then_overridden_counts_in_every_view_of_the_report_and_its_json(
+    client, app, monkeypatch, capsys
+):
+    """The final answer is the override, the first was the acceptance, and both were given: acceptance does not
+    read 0% when a clinician accepted first."""
+    import json
+
+    from cds_service.web.cli import main
+
+    (card,) = imaging_cards(client)
+    assert send_feedback(client, [accepted(card["uuid"], card["suggestions"][0]["uuid"])]).status_code == 200
+    assert send_feedback(client, [overridden(card["uuid"], "planning-intervention")]).status_code == 200
+    now = datetime.now(UTC)
+    imaging = app.extensions["cds"].store.report(now - timedelta(hours=1), now + timedelta(hours=1))[
+        "lbp-imaging-no-red-flag"
+    ]
+    assert (imaging["accepted"], imaging["overridden"]) == (0, 1)  # the final answer
+    assert imaging["first_answer"] == {"accepted": 1, "overridden": 0}
+    assert imaging["every_answer"] == {"accepted": 1, "overridden": 1}
+
+    monkeypatch.setenv("CDS_DATABASE_URL", app.extensions["cds"].store.url)
+    assert main(["report", "--format", "json"]) == 0
+    rules = json.loads(capsys.readouterr().out)["rules"]
+    assert rules["lbp-imaging-no-red-flag"]["every_answer"] == {"accepted": 1, "overridden": 1}
+    assert rules["lbp-imaging-no-red-flag"]["first_answer"] == {"accepted": 1, "overridden": 0}
+    assert main(["report"]) == 0
+    assert "every answer: accepted 1, overridden 1; first answer: accepted 1, overridden 0" in capsys.readouterr().out
+
+
 def test_purge_removes_only_records_older_than_the_retention(client, app):
     imaging_cards(client)
     store = app.extensions["cds"].store

@@ -631,7 +631,16 @@ class Store:
         def entry(rule: str) -> dict[str, Any]:
             return out.setdefault(
                 rule,
-                {"shown": 0, "suppressed": 0, "accepted": 0, "overridden": 0, "override_reasons": {}, "free_text": 0},
+                {
+                    "shown": 0,
+                    "suppressed": 0,
+                    "accepted": 0,
+                    "overridden": 0,
+                    "override_reasons": {},
+                    "free_text": 0,
+                    "first_answer": {"accepted": 0, "overridden": 0},
+                    "every_answer": {"accepted": 0, "overridden": 0},
+                },
             )
 
         in_range = cards.c.created_at.between(start, end)
@@ -642,7 +651,8 @@ class Store:
                 .group_by(cards.c.rule, cards.c.suppressed_because.is_not(None))
             ):
                 entry(rule)["suppressed" if suppressed else "shown"] += count
-            # One outcome per card: the latest feedback wins (a card can be reported more than once).
+            # A card can be answered more than once (accepted, then overridden): "accepted" and "overridden" are
+            # each card's final answer, "first_answer" its first, and "every_answer" counts every answer given.
             rows = conn.execute(
                 select(
                     cards.c.rule,
@@ -657,6 +667,9 @@ class Store:
             ).all()
         latest: dict[str, tuple[str, str, str | None, str | None]] = {}
         for rule, uuid, outcome, reason, comment in rows:
+            if uuid not in latest:
+                entry(rule)["first_answer"][outcome] += 1
+            entry(rule)["every_answer"][outcome] += 1
             latest[uuid] = (rule, outcome, reason, comment)
         for rule, outcome, reason, comment in latest.values():
             e = entry(rule)

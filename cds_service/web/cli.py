@@ -184,6 +184,8 @@ def _parse_day(value: str) -> datetime:
 
 def format_report(report: dict[str, dict[str, Any]], start: datetime, end: datetime) -> str:
     lines = [f"Cards from {start.date().isoformat()} to {end.date().isoformat()}", ""]
+    # accepted / overridden: each card's final answer (a card can be answered again); the line under a rule
+    # counts every answer and each card's first.
     columns = ("shown", "accepted", "overridden", "suppressed", "accept %", "free text %")
     header = f"{'rule':<28} " + " ".join(f"{c:>11}" for c in columns)
     lines += [header, "-" * len(header)]
@@ -192,6 +194,12 @@ def format_report(report: dict[str, dict[str, Any]], start: datetime, end: datet
         free = f"{r['free_text_share'] * 100:.1f}" if r["free_text_share"] is not None else "-"
         values = (r["shown"], r["accepted"], r["overridden"], r["suppressed"], rate, free)
         lines.append(f"{rule:<28} " + " ".join(f"{v:>11}" for v in values))
+        every, first = r["every_answer"], r["first_answer"]
+        if sum(every.values()):
+            lines.append(
+                f"{'':<4}every answer: accepted {every['accepted']}, overridden {every['overridden']}; "
+                f"first answer: accepted {first['accepted']}, overridden {first['overridden']}"
+            )
         for reason, count in sorted(r["override_reasons"].items(), key=lambda kv: -kv[1]):
             lines.append(f"{'':<4}override reason {reason}: {count}")
     return "\n".join(lines)
