@@ -20,8 +20,11 @@ $(NODE_STAMP): $(FHIR_SERVER)/package-lock.json
 install: $(STAMP) $(NODE_STAMP)
 
 ## Local FHIR server with the fixture patients + the CDS service on 127.0.0.1:8000 (Ctrl-C stops both).
+## The service and the local FHIR server on other ports: make run PORT=8001 FHIR_PORT=8081 (or CDS_PORT, CDS_FHIR_PORT).
+PORT ?= $(or $(CDS_PORT),8000)
+FHIR_PORT ?= $(or $(CDS_FHIR_PORT),8080)
 run: install
-	$(BIN)/cds-service dev
+	$(BIN)/cds-service dev --port $(PORT) --fhir-port $(FHIR_PORT)
 
 ## Lint, the whole test suite (unit and integration, against the real local FHIR server), the in-process
 ## tests again with the clock 400 days ahead (faketime), then the container image smoke test and the

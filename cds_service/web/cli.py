@@ -3,7 +3,7 @@
 cds-service serve [--host H] [--port P] [--workers N]
 cds-service load-fixtures --fhir-server URL [--token T] [--dir DIR]
 cds-service call HOOK --patient ID --fhir-server URL [--token T] [--draft-order FILE] [--service URL]
-cds-service dev [--port P]          # local FHIR server + fixtures + service (what `make run` does)
+cds-service dev [--port P] [--fhir-port P]  # local FHIR server + fixtures + service (`make run`)
 """
 
 from __future__ import annotations
@@ -232,6 +232,12 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = command_line().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The commands and their options; ports default to CDS_PORT and CDS_FHIR_PORT when those are set."""
     parser = argparse.ArgumentParser(prog="cds-service", description="Low back pain CDS Hooks service")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -258,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     call.set_defaults(func=cmd_call)
 
     dev = sub.add_parser("dev", help="local FHIR server with fixtures + the service, for trying it out")
-    dev.add_argument("--port", type=int, default=8000)
-    dev.add_argument("--fhir-port", type=int, default=8080)
+    dev.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8000")))
+    dev.add_argument("--fhir-port", type=int, default=int(os.environ.get("CDS_FHIR_PORT", "8080")))
     dev.add_argument(
         "--fixtures", help="fixture folder (default: the repository's fhir_fixtures/, or CDS_FIXTURES_DIR)"
     )
@@ -275,8 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     purge.add_argument("--older-than-days", type=int, help="default: CDS_RETENTION_DAYS (365)")
     purge.set_defaults(func=cmd_purge)
 
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    return parser
 
 
 if __name__ == "__main__":
