@@ -110,3 +110,31 @@ def test_the_episode_duration_is_said_in_complete_days_and_weeks(weeks, said):
 
     episode = BackPainEpisode(("Condition/lbp",), datetime(2026, 11, 17, 10, tzinfo=UTC), weeks, "acute")
     assert _episode_text(episode).endswith(f", {said})")
+
+
+def _reasons(client, service: str, body: dict, rule_topic: str) -> list[str]:
+    cards = client.post(f"/cds-services/{service}", json=body).get_json()["cards"]
+    (card,) = [c for c in cards if c["source"]["topic"]["code"] == rule_topic]
+    return [r["code"] for r in card.get("overrideReasons", [])]
+
+
+def test_symptoms_beyond_six_weeks_is_offered_as_a_reason_only_once_six_weeks_have_passed(client):
+    early = _reasons(
+        client,
+        "lbp-order-sign",
+        hook_request("order-sign", "lbp-acute", drafts="lumbar-mri"),
+        "LBPImagingWithoutRedFlag",
+    )
+    late = _reasons(
+        client,
+        "lbp-order-sign",
+        hook_request("order-sign", "lbp-ten-weeks", drafts="lumbar-mri"),
+        "LBPImagingWithoutRedFlag",
+    )
+    assert "beyond-six-weeks" not in early and "red-flag-undocumented" in early
+    assert "beyond-six-weeks" in late
+
+
+def test_the_first_line_plan_card_can_be_dismissed_with_a_reason(client):
+    reasons = _reasons(client, "lbp-patient-view", hook_request("patient-view", "lbp-acute"), "LBPFirstLinePlan")
+    assert reasons == ["plan-given", "other"]

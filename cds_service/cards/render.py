@@ -92,10 +92,11 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
-    if spec.get("override_reasons"):
+    # A variant may offer fewer reasons: only those that can apply to it ("beyond 6 weeks" not before 6 weeks).
+    offered = variant.get("override_reasons", spec.get("override_reasons"))
+    if offered:
         card["overrideReasons"] = [
-            {"system": reasons["system"], "code": code, "display": reasons["reasons"][code]}
-            for code in spec["override_reasons"]
+            {"system": reasons["system"], "code": code, "display": reasons["reasons"][code]} for code in offered
         ]
     return card
 

@@ -38,7 +38,9 @@ def knowledge_problems(
     for rule, spec in cards["rules"].items():
         if spec.get("citation") not in citations:
             problems.append(f"cards.json rule {rule!r} cites unknown source {spec.get('citation')!r}")
-        for reason in spec.get("override_reasons", []):
+        offers = [spec.get("override_reasons", [])]
+        offers += [v["override_reasons"] for v in spec.get("variants", {}).values() if "override_reasons" in v]
+        for reason in (r for offer in offers for r in offer):
             if reason not in override_reasons["reasons"]:
                 problems.append(f"cards.json rule {rule!r} offers unknown override reason {reason!r}")
     for rule, reasons in memory["suppressing_reasons"].items():
