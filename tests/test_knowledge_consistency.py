@@ -91,7 +91,7 @@ def test_the_observations_prefetch_asks_for_every_code_a_red_flag_lab_is_read_by
 
     query = next(k.query for s in load_services().values() for k in s.prefetch if k.name == "observations")
     asked = {tuple(item.split("|", 1)) for item in query.split("code=", 1)[1].split("&", 1)[0].split(",")}
-    lab_codes = {coding for lab in knowledge().labs for coding in lab.codes}
+    lab_codes = {coding for lab in knowledge().red_flags.labs for coding in lab.codes}
     assert lab_codes and lab_codes <= asked
 
 

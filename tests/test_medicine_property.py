@@ -22,7 +22,7 @@ SHORT = {"http://hl7.org/fhir/sid/icd-10-cm": "icd", "http://snomed.info/sct": "
 
 def _condition_codes() -> list[tuple[str, str, bool, int | None]]:
     out = []
-    for rule in KB.medicine_safety.nsaid:
+    for rule in KB.medicines.safety.nsaid:
         if rule.condition_valueset is None:
             continue
         codes = sorted(c for c in rule.condition_valueset.codes if c[0] in SHORT)

@@ -41,7 +41,7 @@ ANY = [*ACTIVE, "inactive", "resolved", "remission"]
 
 def _coded_signals() -> list[tuple[Any, list[tuple[str, str]]]]:
     out = []
-    for category in KB.red_flag_categories:
+    for category in KB.red_flags.categories:
         for signal in category.signals:
             if signal.valueset is None:
                 continue
@@ -102,7 +102,7 @@ def text_flag(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 @st.composite
 def fever(draw: st.DrawFn) -> list[dict[str, Any]]:
-    site = draw(st.sampled_from(sorted(code for _, code in KB.body_temperature)))
+    site = draw(st.sampled_from(sorted(code for _, code in KB.red_flags.body_temperature)))
     celsius = draw(st.floats(min_value=38.0, max_value=42.0))
     unit, value = draw(st.sampled_from([("Cel", celsius), ("[degF]", celsius * 9 / 5 + 32), ("K", celsius + 273.15)]))
     days = draw(st.floats(min_value=0, max_value=13.5))

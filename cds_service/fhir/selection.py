@@ -84,13 +84,13 @@ def selector_for(kb: Knowledge, fever_days: int, clock: Callable[[], datetime]) 
     advice, so it is not read."""
     # Lower-casing then a case-sensitive alternation is ten times faster than re.IGNORECASE here.
     # Uncoded orders are read by name: steroids, NSAIDs, second-line medicines, anticoagulants.
-    contraindicating = [n for rule in kb.medicine_safety.nsaid for n in rule.medication_names]
+    contraindicating = [n for rule in kb.medicines.safety.nsaid for n in rule.medication_names]
     read_by_name = (
-        *kb.steroid_ingredients,
-        *kb.nsaid_names,
-        *kb.second_line_names,
+        *kb.red_flags.steroid_ingredients,
+        *kb.medicines.nsaid_names,
+        *kb.medicines.second_line_names,
         *contraindicating,
-        *kb.red_flag_medicines,
+        *kb.red_flags.medicines,
     )
     names = re.compile("|".join(re.escape(n.lower()) for n in read_by_name))
     return Relevance(kb, kb.relevant_codes(), names, fever_days, clock)
@@ -99,9 +99,9 @@ def selector_for(kb: Knowledge, fever_days: int, clock: Callable[[], datetime]) 
 def names_an_order(text: str, kb: Knowledge) -> bool:
     lowered = text.lower()
     return (
-        any(p.search(text) for p in kb.bed_rest_patterns)
-        or kb.lumbar_imaging_text.names_lumbar_imaging(text)
-        or any(i.text is not None and i.text.search(lowered) for i in kb.low_value)
+        any(p.search(text) for p in kb.orders.bed_rest_patterns)
+        or kb.orders.lumbar_imaging_text.names_lumbar_imaging(text)
+        or any(i.text is not None and i.text.search(lowered) for i in kb.low_value.interventions)
     )
 
 
@@ -127,7 +127,7 @@ def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
         components = (c for c in as_list(resource.get("component")) if isinstance(c, dict))
         found = next((f for c in components if (f := _has_code(c, "code", relevance.codes))), None)
     if found is not None:
-        if kind == "Observation" and found in kb.body_temperature:
+        if kind == "Observation" and found in kb.red_flags.body_temperature:
             when = parse_datetime(resource.get("effectiveDateTime") or resource.get("issued"))
             return when is None or when >= relevance.since()
         return True
@@ -136,7 +136,7 @@ def is_relevant(resource: Mapping[str, Any], relevance: Relevance) -> bool:
     if kind == "Observation":
         # A red-flag laboratory result sent with a local code or none: read by its name (ESR, CRP, T-score).
         text = text_of(resource, element)
-        return relevance.names_a_lab.answer(text, lambda: any(lab.recognises((), text) for lab in kb.labs))
+        return relevance.names_a_lab.answer(text, lambda: any(lab.recognises((), text) for lab in kb.red_flags.labs))
     if kind in {"ServiceRequest", "DeviceRequest"}:
         # Orders with a local code or none: bed rest, lumbar imaging or a low-value intervention in words.
         text = text_of(resource, element)

@@ -151,41 +151,80 @@ class StarTBackCodes:
 
 
 @dataclass(frozen=True)
-class Knowledge:
-    valuesets: Mapping[str, ValueSet]
-    red_flag_categories: tuple[RedFlagCategory, ...]
-    caution_signals: tuple[RedFlagSignal, ...]
-    red_flag_statement: str
-    # Routine cards a red flag holds back on that call (red_flags.json 'silences', with the reason there).
-    silenced_by_red_flag: frozenset[str]
-    red_flag_sources: frozenset[str]  # prefetch keys red flags are read from (red_flags.json 'sources')
-    text: TextMatcher
-    episode: EpisodeRules
-    thresholds: Thresholds
-    body_temperature: frozenset[Coding]
-    systemic_steroids: ValueSet
+class RedFlagKnowledge:
+    """red_flags.json, with the value sets and names its signals read (orders.json 'systemic_steroids')."""
+
+    categories: tuple[RedFlagCategory, ...]
+    cautions: tuple[RedFlagSignal, ...]
+    statement: str
+    silences: frozenset[str]  # routine cards a red flag holds back on that call ('silences', with the reason)
+    sources: frozenset[str]  # prefetch keys red flags are read from ('sources')
     # Red-flag and caution signals by key, and the keys of the signals each code belongs to (category None:
     # a caution signal). Built once, so that reading a record is a dictionary look-up per coding.
     signals_by_key: Mapping[str, tuple[RedFlagCategory | None, RedFlagSignal]]
     signals_by_code: Mapping[Coding, tuple[str, ...]]
-    medicine_safety: MedicineSafetyRules
+    body_temperature: frozenset[Coding]
+    systemic_steroids: ValueSet
+    steroid_ingredients: tuple[str, ...]
+    non_systemic_terms: tuple[str, ...]
+
+    @cached_property
+    def medicines(self) -> tuple[str, ...]:
+        """Every medicine name a red-flag signal reads: the selector keeps orders and statements naming them."""
+        return tuple(n for c in self.categories for s in c.signals if s.medicine for n in s.medicine.names)
+
+    @cached_property
+    def labs(self) -> tuple[LabCriterion, ...]:
+        """Every laboratory criterion of every red-flag category: the selector reads results by these."""
+        return tuple(s.lab for c in self.categories for s in c.signals if s.lab)
+
+
+@dataclass(frozen=True)
+class OrderKnowledge:
+    """orders.json: how bed-rest and lumbar imaging orders, and the observations rules read, are recognised."""
+
     bed_rest_codes: frozenset[Coding]
     bed_rest_patterns: tuple[re.Pattern[str], ...]
     bed_rest_text: TextMatcher  # the same terms, read with negation ("avoid bed rest" is not a bed-rest order)
-    back_body_site: re.Pattern[str]
     lumbar_imaging_text: ImagingText
     post_operative: PostOperative
-    steroid_ingredients: tuple[str, ...]
-    non_systemic_terms: tuple[str, ...]
     observation_codes: Mapping[str, frozenset[Coding]]
-    low_value: tuple[LowValueIntervention, ...]
-    low_value_statement: str
+
+
+@dataclass(frozen=True)
+class LowValueKnowledge:
+    """low_value.json: the interventions the guideline names as low value, and where on the body they count."""
+
+    interventions: tuple[LowValueIntervention, ...]
+    statement: str
+    back_body_site: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class MedicineKnowledge:
+    """medicines.json and medicine_safety.json: the medicines the rules name, and what must be checked first."""
+
     ibuprofen: IbuprofenLimits
     nsaids: ValueSet  # medicines.json names these three sets
     opioids: ValueSet
     second_line: ValueSet
     nsaid_names: tuple[str, ...]
     second_line_names: tuple[str, ...]
+    safety: MedicineSafetyRules
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """The clinical knowledge, by section; built once per process by knowledge() and handed to the rules."""
+
+    valuesets: Mapping[str, ValueSet]
+    text: TextMatcher  # every text term of every section, read with negation
+    episode: EpisodeRules
+    thresholds: Thresholds
+    red_flags: RedFlagKnowledge
+    orders: OrderKnowledge
+    low_value: LowValueKnowledge
+    medicines: MedicineKnowledge
     startback: StarTBackCodes
     answers: YesNo  # yes and no as records say them (answers.json)
     notes: Mapping[str, str]  # sentences the rules compose (cards.json 'rule_notes'), by key
@@ -195,22 +234,12 @@ class Knowledge:
 
     def relevant_codes(self) -> frozenset[Coding]:
         """Every code any rule can act on: used to pick resources worth validating."""
-        codes: set[Coding] = set(self.bed_rest_codes)
+        codes: set[Coding] = set(self.orders.bed_rest_codes)
         for valueset in self.valuesets.values():
             codes |= valueset.codes
-        for observation in self.observation_codes.values():
+        for observation in self.orders.observation_codes.values():
             codes |= observation
-        return frozenset(codes | self.startback.all_codes).union(*(lab.codes for lab in self.labs))
-
-    @cached_property
-    def red_flag_medicines(self) -> tuple[str, ...]:
-        """Every medicine name a red-flag signal reads: the selector keeps orders and statements naming them."""
-        return tuple(n for c in self.red_flag_categories for s in c.signals if s.medicine for n in s.medicine.names)
-
-    @cached_property
-    def labs(self) -> tuple[LabCriterion, ...]:
-        """Every laboratory criterion of every red-flag category: the selector reads results by these."""
-        return tuple(s.lab for c in self.red_flag_categories for s in c.signals if s.lab)
+        return frozenset(codes | self.startback.all_codes).union(*(lab.codes for lab in self.red_flags.labs))
 
 
 def _read(name: str) -> Any:
@@ -370,66 +399,72 @@ def knowledge() -> Knowledge:
     named |= {opioid["not_for_back_pain_medicines"], opioid["other_indication_reasons"]}
     named |= set(safety_raw["older_adult"]["renal_valuesets"])
     kb = Knowledge(
-        answers=yes_no(),
-        notes=_rule_notes(_read("cards.json")["rule_notes"]),
-        medicine_safety=safety,
-        signals_by_key=by_key,
-        signals_by_code={coding: tuple(keys) for coding, keys in by_code.items()},
         valuesets={name: sets[name] for name in sorted(named)},
-        red_flag_categories=tuple(categories),
-        caution_signals=tuple(cautions),
-        red_flag_statement=flags["guideline_statement"],
-        silenced_by_red_flag=frozenset(flags["silences"]["rules"]),
-        red_flag_sources=frozenset(flags["sources"]["keys"]),
         text=TextMatcher.build(terms, negation["negated_before"], negation["negated_after"]),
         episode=EpisodeRules(valueset=sets[episode["valueset"]], text_key=EPISODE_TEXT_KEY),
         thresholds=limits,
-        body_temperature=sets["body_temperature"].codes,
-        systemic_steroids=sets["systemic_steroid_medicines"],
-        bed_rest_codes=frozenset((s, c) for s, c in orders["bed_rest"]["codes"]),
-        bed_rest_patterns=tuple(re.compile(p, re.IGNORECASE) for p in orders["bed_rest"]["text_patterns"]),
-        bed_rest_text=TextMatcher.build(
-            {"bed-rest": [p.removeprefix("\\b").removesuffix("\\b") for p in orders["bed_rest"]["text_patterns"]]},
-            [*negation["negated_before"], *orders["bed_rest"]["negated_by"]],
-            negation["negated_after"],
+        red_flags=RedFlagKnowledge(
+            categories=tuple(categories),
+            cautions=tuple(cautions),
+            statement=flags["guideline_statement"],
+            silences=frozenset(flags["silences"]["rules"]),
+            sources=frozenset(flags["sources"]["keys"]),
+            signals_by_key=by_key,
+            signals_by_code={coding: tuple(keys) for coding, keys in by_code.items()},
+            body_temperature=sets["body_temperature"].codes,
+            systemic_steroids=sets["systemic_steroid_medicines"],
+            steroid_ingredients=tuple(orders["systemic_steroids"]["ingredients"]),
+            non_systemic_terms=tuple(orders["systemic_steroids"]["non_systemic_terms"]),
         ),
-        back_body_site=re.compile("|".join(low_value["back_body_site_text"]), re.IGNORECASE),
-        post_operative=PostOperative(
-            valuesets=tuple(sets[name] for name in post_op["valuesets"]),
-            text_key=POST_OPERATIVE_TEXT_KEY,
-            window=getattr(limits, post_op["window"]),
+        orders=OrderKnowledge(
+            bed_rest_codes=frozenset((s, c) for s, c in orders["bed_rest"]["codes"]),
+            bed_rest_patterns=tuple(re.compile(p, re.IGNORECASE) for p in orders["bed_rest"]["text_patterns"]),
+            bed_rest_text=TextMatcher.build(
+                {"bed-rest": [p.removeprefix("\\b").removesuffix("\\b") for p in orders["bed_rest"]["text_patterns"]]},
+                [*negation["negated_before"], *orders["bed_rest"]["negated_by"]],
+                negation["negated_after"],
+            ),
+            lumbar_imaging_text=ImagingText(
+                *(
+                    _required_pattern(orders["lumbar_imaging"][k], f"lumbar_imaging.{k}")
+                    for k in ("modality", "site", "not")
+                )
+            ),
+            post_operative=PostOperative(
+                valuesets=tuple(sets[name] for name in post_op["valuesets"]),
+                text_key=POST_OPERATIVE_TEXT_KEY,
+                window=getattr(limits, post_op["window"]),
+            ),
+            observation_codes={k: frozenset((s, c) for s, c in v) for k, v in orders["observations"].items()},
         ),
-        lumbar_imaging_text=ImagingText(
-            *(
-                _required_pattern(orders["lumbar_imaging"][k], f"lumbar_imaging.{k}")
-                for k in ("modality", "site", "not")
-            )
+        low_value=LowValueKnowledge(
+            interventions=tuple(
+                LowValueIntervention(
+                    id=i["id"],
+                    label=i["label"],
+                    valueset=sets[i["valueset"]],
+                    not_when=sets[i["not_when"]] if "not_when" in i else None,
+                    why=i["why"],
+                    citation=i["citation"],
+                    text=_any_of(i.get("text", ())),
+                )
+                for i in low_value["interventions"]
+            ),
+            statement=low_value["guideline_statement"],
+            back_body_site=re.compile("|".join(low_value["back_body_site_text"]), re.IGNORECASE),
         ),
-        steroid_ingredients=tuple(orders["systemic_steroids"]["ingredients"]),
-        non_systemic_terms=tuple(orders["systemic_steroids"]["non_systemic_terms"]),
-        observation_codes={k: frozenset((s, c) for s, c in v) for k, v in orders["observations"].items()},
-        low_value=tuple(
-            LowValueIntervention(
-                id=i["id"],
-                label=i["label"],
-                valueset=sets[i["valueset"]],
-                not_when=sets[i["not_when"]] if "not_when" in i else None,
-                why=i["why"],
-                citation=i["citation"],
-                text=_any_of(i.get("text", ())),
-            )
-            for i in low_value["interventions"]
+        medicines=MedicineKnowledge(
+            ibuprofen=IbuprofenLimits(
+                valueset=sets[ibuprofen["valueset"]],
+                strength_mg={tuple(k.split("|", 1)): float(v) for k, v in ibuprofen["strength_mg"].items()},
+            ),
+            nsaids=sets[medicines["nsaid"]["valueset"]],
+            opioids=sets[medicines["opioid"]["valueset"]],
+            second_line=sets[medicines["second_line"]["valueset"]],
+            nsaid_names=tuple(medicines["nsaid"]["names"]),
+            second_line_names=tuple(medicines["second_line"]["names"]),
+            safety=safety,
         ),
-        low_value_statement=low_value["guideline_statement"],
-        ibuprofen=IbuprofenLimits(
-            valueset=sets[ibuprofen["valueset"]],
-            strength_mg={tuple(k.split("|", 1)): float(v) for k, v in ibuprofen["strength_mg"].items()},
-        ),
-        nsaids=sets[medicines["nsaid"]["valueset"]],
-        opioids=sets[medicines["opioid"]["valueset"]],
-        second_line=sets[medicines["second_line"]["valueset"]],
-        nsaid_names=tuple(medicines["nsaid"]["names"]),
-        second_line_names=tuple(medicines["second_line"]["names"]),
         startback=StarTBackCodes(
             risk_level=(loinc, stratified["codes"]["risk_level"]),
             total=(loinc, stratified["codes"]["total"]),
@@ -439,5 +474,7 @@ def knowledge() -> Knowledge:
             item9_positive=tuple(stratified["item9_positive_answers"]),
             agree_answers=tuple(stratified["agree_answers"]),
         ),
+        answers=yes_no(),
+        notes=_rule_notes(_read("cards.json")["rule_notes"]),
     )
     return kb

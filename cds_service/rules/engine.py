@@ -102,7 +102,7 @@ def evaluate(
         checked = _checked(kb, windows, record)
         findings.extend(
             imaging_without_red_flags(
-                o, episode, record, checked, assessment.cautions, age, kb.thresholds, kb.red_flag_sources, kb.notes
+                o, episode, record, checked, assessment.cautions, age, kb.thresholds, kb.red_flags.sources, kb.notes
             )
             for o in imaging
         )
@@ -121,7 +121,7 @@ def evaluate(
             findings.append(first_line_plan(episode))
     if flags:
         # Routine advice beside a red flag is noise at the moment the clinician must act on the red flag.
-        findings = [f for f in findings if f.rule not in kb.silenced_by_red_flag]
+        findings = [f for f in findings if f.rule not in kb.red_flags.silences]
     return _ordered(findings)
 
 
@@ -146,7 +146,7 @@ def _red_flag_finding(flags: tuple[RedFlag, ...], episode: BackPainEpisode | Non
 
 def _checked(kb: Knowledge, windows: ClinicalWindows, record: PatientRecord) -> tuple[str, ...]:
     """What was looked at; a source that could not be read is under "Not checked" instead, never both."""
-    checked = [c.label for c in kb.red_flag_categories]
+    checked = [c.label for c in kb.red_flags.categories]
     if record.gap("observations") is None:
         fever = kb.notes["checked_fever"]
         checked.append(fever.format(fever_celsius=windows.fever_celsius, fever_days=windows.fever_days))

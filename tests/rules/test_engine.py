@@ -143,7 +143,7 @@ def test_checked_names_steroid_orders_unless_medications_were_unread(kb, limits)
     (finding,) = _evaluate(kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()])
     steroid = f"systemic steroid orders adding up to {limits.long_term_steroid_days} days or more in the past year"
     assert steroid in finding.checked
-    assert set(c.label for c in kb.red_flag_categories) <= set(finding.checked)
+    assert set(c.label for c in kb.red_flags.categories) <= set(finding.checked)
     (unread,) = _evaluate(
         kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()], gaps=("medicationRequests",)
     )
@@ -170,14 +170,16 @@ def test_a_red_flag_of_any_urgency_holds_back_the_routine_cards(kb, flag, indica
 
 
 def test_which_cards_a_red_flag_holds_back_is_read_from_the_knowledge(kb):
-    assert kb.silenced_by_red_flag == {
+    assert kb.red_flags.silences == {
         "lbp-first-line",
         "lbp-startback-screen",
         "lbp-startback-risk",
         "lbp-review",
         "lbp-inflammatory",
     }
-    unsilenced = dataclasses.replace(kb, silenced_by_red_flag=frozenset({"lbp-first-line"}))
+    unsilenced = dataclasses.replace(
+        kb, red_flags=dataclasses.replace(kb.red_flags, silences=frozenset({"lbp-first-line"}))
+    )
     resources = [patient(40), condition(**ROUTINE_DUE), condition(icd="C79.51")]
     shown = set(_rules(_evaluate(unsilenced, "patient-view", resources)))
     assert {RED_FLAG_RULE, "lbp-startback-screen", "lbp-review", "lbp-inflammatory"} <= shown

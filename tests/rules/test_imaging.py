@@ -16,7 +16,7 @@ from ..builders import lumbar_mri, patient_record
 def _finding(limits, weeks, *, age=40, gaps=(), cautions=()):
     record = patient_record([], drafts=[lumbar_mri()], gaps=gaps)
     episode = BackPainEpisode(evidence=("Condition/lbp",), onset=None, weeks=weeks)
-    sources = knowledge().red_flag_sources
+    sources = knowledge().red_flags.sources
     return imaging_without_red_flags(
         record.draft_orders[0], episode, record, ("checked",), cautions, age, limits, sources, knowledge().notes
     )

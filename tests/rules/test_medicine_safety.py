@@ -13,7 +13,7 @@ from ..builders import allergy, condition, instant, medication, observation, pat
 
 
 def _rule(kb, rule_id):
-    return next(r for r in kb.medicine_safety.nsaid if r.id == rule_id)
+    return next(r for r in kb.medicines.safety.nsaid if r.id == rule_id)
 
 
 def _check(kb, resources, now, gaps=()):

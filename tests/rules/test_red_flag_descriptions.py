@@ -19,7 +19,7 @@ def windows(kb):
 
 
 def _category(kb, category_id):
-    return next(c for c in kb.red_flag_categories if c.id == category_id)
+    return next(c for c in kb.red_flags.categories if c.id == category_id)
 
 
 def _flags(kb, windows, resources, orders=()):

@@ -95,7 +95,7 @@ SHORTHAND = {"http://hl7.org/fhir/sid/icd-10-cm": "icd", "http://snomed.info/sct
 
 def _windowed_signals():
     """Every signal with a window of its own in red_flags.json, with one of its codes."""
-    for category in knowledge().red_flag_categories:
+    for category in knowledge().red_flags.categories:
         for signal in category.signals:
             if isinstance(signal.recent_days, int) and signal.valueset is not None:
                 system, code = sorted(c for c in signal.valueset.codes if c[0] in SHORTHAND)[0]
@@ -170,7 +170,7 @@ def test_an_old_sign_is_a_caution_that_says_what_and_why(kb, windows):
     assessment = _assess(kb, windows, [old], instant(old, days=400))
     assert assessment.flags == ()
     (caution,) = assessment.cautions
-    signal = next(s for c in kb.red_flag_categories if c.id == "neurologic-deficit" for s in c.signals)
+    signal = next(s for c in kb.red_flags.categories if c.id == "neurologic-deficit" for s in c.signals)
     assert caution == Caution(
         signal.label,
         f"Foot drop, left (active, since {old['onsetDateTime'][:10]})",
@@ -182,6 +182,6 @@ def test_an_old_sign_is_a_caution_that_says_what_and_why(kb, windows):
 def test_a_non_specific_symptom_is_a_caution_with_its_reason(kb, windows):
     vague = condition(icd="R20.2", text="Paresthesia of skin", days_ago=3)
     (caution,) = _assess(kb, windows, [vague], instant(vague)).cautions
-    signal = kb.caution_signals[0]
+    signal = kb.red_flags.cautions[0]
     assert (caution.label, caution.evidence, caution.why) == (signal.label, f"Condition/{vague['id']}", signal.why)
     assert caution.description.startswith("Paresthesia of skin (active, since ")

@@ -27,7 +27,7 @@ def _low_value(kb, order, resources=()):
 
 def test_a_facet_injection_for_the_back_is_a_low_value_warning(kb):
     (finding,) = _low_value(kb, service_order(id="facet", cpt="64493"))
-    intervention = next(i for i in kb.low_value if i.id == "facet-injection")
+    intervention = next(i for i in kb.low_value.interventions if i.id == "facet-injection")
     assert finding == Finding(
         rule="lbp-low-value",
         indicator="warning",

@@ -31,7 +31,7 @@ def bed_rest_ordered(
         )
     ref, what, when = surgery
     note = (
-        f"Ordered after {what} ({ref}, {when}), within {kb.post_operative.window} days: post-operative "
+        f"Ordered after {what} ({ref}, {when}), within {kb.orders.post_operative.window} days: post-operative "
         "activity orders are the surgical team's; ask them before changing it."
     )
     return Finding(
@@ -47,7 +47,7 @@ def bed_rest_ordered(
 
 def recent_spinal_surgery(record: PatientRecord, kb: Knowledge, now: datetime) -> tuple[str, str, str] | None:
     """(reference, name, date) of spinal surgery or a dural tear within the post-operative window."""
-    context = kb.post_operative
+    context = kb.orders.post_operative
     since = now - timedelta(days=context.window.value)
     dated = [(p.ref, p.code, p.performed) for p in record.procedures if p.done]
     dated += [(c.ref, c.code, c.started) for c in record.conditions]
@@ -58,6 +58,6 @@ def recent_spinal_surgery(record: PatientRecord, kb: Knowledge, now: datetime) -
 
 
 def _is_spinal_surgery(code: Concept, kb: Knowledge) -> bool:
-    if any(vs.matches(code.codings) for vs in kb.post_operative.valuesets):
+    if any(vs.matches(code.codings) for vs in kb.orders.post_operative.valuesets):
         return True
-    return kb.post_operative.text_key in kb.text.find(code.search_text)
+    return kb.orders.post_operative.text_key in kb.text.find(code.search_text)

@@ -24,11 +24,11 @@ RULE = register("lbp-low-value", hooks=ALL_HOOKS)
 def intervention_for(order: Order, kb: Knowledge) -> LowValueIntervention | None:
     if not isinstance(order, OrderFact):
         return None
-    coded = next((i for i in kb.low_value if i.valueset.matches(order.code.codings)), None)
+    coded = next((i for i in kb.low_value.interventions if i.valueset.matches(order.code.codings)), None)
     if coded is not None:
         return coded
     text = order.code.search_text.lower()
-    return next((i for i in kb.low_value if i.text is not None and i.text.search(text)), None)
+    return next((i for i in kb.low_value.interventions if i.text is not None and i.text.search(text)), None)
 
 
 def low_value_interventions(
@@ -69,4 +69,4 @@ def _for_the_back(order: OrderFact, kb: Knowledge) -> bool:
         return False
     sites = [Concept.from_json(s) for s in as_list(order.resource.get("bodySite"))]
     named = [s.search_text for s in sites if s.search_text]
-    return not named or any(kb.back_body_site.search(text) for text in named)
+    return not named or any(kb.low_value.back_body_site.search(text) for text in named)

@@ -55,20 +55,22 @@ def _recent(started: datetime | None, days: int | None, now: datetime) -> bool:
 def nsaid_safety(record: PatientRecord, kb: Knowledge, now: datetime) -> SafetyCheck:
     found: list[str] = []
     evidence: list[str] = []
-    for rule in kb.medicine_safety.nsaid:
+    for rule in kb.medicines.safety.nsaid:
         hit = _first_hit(rule, record, now, kb.text)
         if hit is not None:
             found.append(f"{rule.label}: {hit[1]} ({hit[0]})")
             evidence.append(hit[0])
     not_checked = tuple(
         f"{what} ({gap.reason})"
-        for key, what in kb.medicine_safety.sources.items()
+        for key, what in kb.medicines.safety.sources.items()
         if (gap := record.gap(key)) is not None
     )
     unread = tuple(
-        f"{gap.what} ({gap.reason})" for gap in record.gaps if gap.key in kb.medicine_safety.sources and "/" in gap.what
+        f"{gap.what} ({gap.reason})"
+        for gap in record.gaps
+        if gap.key in kb.medicines.safety.sources and "/" in gap.what
     )
-    older = kb.medicine_safety.older_adult
+    older = kb.medicines.safety.older_adult
     age = record.age_on(now.date())
     renal: tuple[str, ...] = ()
     if age is not None and age >= older.min_age.value:
@@ -159,7 +161,7 @@ def _is_named_medicine(medication: MedicationFact, valueset: ValueSet | None, na
 def opioid_is_for_back_pain(order: MedicationFact, kb: Knowledge) -> bool:
     """Plausibly for back pain: not an opioid use disorder medicine or a cough medicine, and either no
     reason on the order or a back pain reason (a reason that is something else decides)."""
-    rules = kb.medicine_safety.opioid
+    rules = kb.medicines.safety.opioid
     label = order.medication.label().lower()
     if rules.other_medicines.matches(order.medication.codings) or any(n in label for n in rules.other_names):
         return False

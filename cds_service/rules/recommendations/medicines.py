@@ -106,7 +106,14 @@ def _per_day(dose: DoseFact, strength: float | None) -> DailyDose:
 def strength_mg(med: MedicationFact, kb: Knowledge) -> float | None:
     """mg per tablet: from the product code where known, else from the product's name ("Ibuprofen 800 MG
     Oral Tablet"); a liquid ("100 mg/5 mL") has no per-unit strength here."""
-    coded = next((kb.ibuprofen.strength_mg[c] for c in med.medication.codings if c in kb.ibuprofen.strength_mg), None)
+    coded = next(
+        (
+            kb.medicines.ibuprofen.strength_mg[c]
+            for c in med.medication.codings
+            if c in kb.medicines.ibuprofen.strength_mg
+        ),
+        None,
+    )
     if coded is not None:
         return coded
     found = {float(m.group(1)) for m in STRENGTH_IN_NAME.finditer(med.medication.label())}
@@ -139,7 +146,11 @@ def _with_other_orders(dose: DailyDose, order: MedicationFact, record: PatientRe
         return dose
     total, parts = dose.mg, [dose.how]
     for other in (*record.medications, *(d for d in record.draft_orders if isinstance(d, MedicationFact))):
-        if other.ref == order.ref or not other.is_open or not is_medicine(other, kb.ibuprofen.valueset, ("ibuprofen",)):
+        if (
+            other.ref == order.ref
+            or not other.is_open
+            or not is_medicine(other, kb.medicines.ibuprofen.valueset, ("ibuprofen",))
+        ):
             continue
         extra = daily_dose_mg(other, kb)
         if extra.mg is not None:
@@ -156,7 +167,7 @@ def ibuprofen_doses(
     for order in orders:
         if not isinstance(order, MedicationFact):
             continue
-        if not is_medicine(order, kb.ibuprofen.valueset, ("ibuprofen",)):
+        if not is_medicine(order, kb.medicines.ibuprofen.valueset, ("ibuprofen",)):
             continue
         dose = _with_other_orders(daily_dose_mg(order, kb), order, record, kb)
         if dose.mg is not None and dose.mg > kb.thresholds.ibuprofen_max_daily_mg.value:
@@ -195,13 +206,13 @@ def opioid_before_nsaid(
         o
         for o in orders
         if isinstance(o, MedicationFact)
-        and kb.opioids.matches(o.medication.codings) is not None
+        and kb.medicines.opioids.matches(o.medication.codings) is not None
         and opioid_is_for_back_pain(o, kb)
     ]
     if not opioids:
         return []
     every_medication = (*record.medications, *(o for o in record.draft_orders if isinstance(o, MedicationFact)))
-    tried = [m for m in every_medication if is_medicine(m, kb.nsaids, kb.nsaid_names)]
+    tried = [m for m in every_medication if is_medicine(m, kb.medicines.nsaids, kb.medicines.nsaid_names)]
     if tried:
         return []
     gap = record.gap("medicationRequests")

@@ -13,7 +13,7 @@ def is_lumbar_imaging(order: Order, kb: Knowledge) -> bool:
         return False
     if kb.vs("lumbar_imaging_curated").matches(order.code.codings) is not None:
         return True
-    return kb.lumbar_imaging_text.names_lumbar_imaging(order.code.search_text)
+    return kb.orders.lumbar_imaging_text.names_lumbar_imaging(order.code.search_text)
 
 
 def is_bed_rest(order: Order, kb: Knowledge) -> bool:
@@ -21,6 +21,6 @@ def is_bed_rest(order: Order, kb: Knowledge) -> bool:
     read with negation: "Activity as tolerated - avoid bed rest" orders the opposite."""
     if not isinstance(order, OrderFact):
         return False
-    if kb.bed_rest_codes.intersection(order.code.codings):
+    if kb.orders.bed_rest_codes.intersection(order.code.codings):
         return True
-    return "bed-rest" in kb.bed_rest_text.find(order.code.search_text)
+    return "bed-rest" in kb.orders.bed_rest_text.find(order.code.search_text)

@@ -83,17 +83,17 @@ def assess_red_flags(
         text = entry.concept.search_text
         hits = kb.text.find(text)
         # One dictionary look-up per coding finds the signals a code belongs to; text adds its own.
-        keys = {key for coding in entry.concept.codings for key in kb.signals_by_code.get(coding, ())}
-        keys |= hits.intersection(kb.signals_by_key)
+        keys = {key for coding in entry.concept.codings for key in kb.red_flags.signals_by_code.get(coding, ())}
+        keys |= hits.intersection(kb.red_flags.signals_by_key)
         if not keys:
             continue
         for key in sorted(keys):
-            category, signal = kb.signals_by_key[key]
+            category, signal = kb.red_flags.signals_by_key[key]
             if category is not None:
                 _judge(entry, hits, category, signal, now, windows, flags, cautions)
             elif entry.active or signal.any_status:
                 cautions.append(Caution(signal.label, _describe(entry, signal), entry.ref, signal.why))
-    for category in kb.red_flag_categories:
+    for category in kb.red_flags.categories:
         for signal in category.signals:
             if signal.fever_observation:
                 flags.extend(_fever(category, signal, record.observations, kb, now, windows))
@@ -231,7 +231,7 @@ def _fever(
     for obs in observations:
         if obs.status not in COUNTING_OBSERVATION_STATUSES or obs.effective is None or obs.effective < since:
             continue
-        for quantity in _temperatures(obs, kb.body_temperature):
+        for quantity in _temperatures(obs, kb.red_flags.body_temperature):
             value = celsius(quantity)
             if value is not None and value >= windows.fever_celsius:
                 when = obs.effective.date().isoformat()
@@ -340,14 +340,14 @@ def _medicines(
 
 
 def is_systemic_steroid(medication: MedicationFact, kb: Knowledge) -> bool:
-    if kb.systemic_steroids.matches(medication.medication.codings) is not None:
+    if kb.red_flags.systemic_steroids.matches(medication.medication.codings) is not None:
         return True
     name = medication.medication.label().lower()
-    if any(t in name for t in kb.non_systemic_terms):
+    if any(t in name for t in kb.red_flags.non_systemic_terms):
         return False
     if medication.medication.codings:
-        return any(i in name for i in kb.steroid_ingredients)
-    return names_a_medicine(name, kb.steroid_ingredients)  # uncoded text, read with negation
+        return any(i in name for i in kb.red_flags.steroid_ingredients)
+    return names_a_medicine(name, kb.red_flags.steroid_ingredients)  # uncoded text, read with negation
 
 
 def _steroid_course(

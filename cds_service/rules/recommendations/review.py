@@ -30,7 +30,7 @@ RULE = register(
 
 
 def _pain_scores(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> list[tuple[datetime, float, str]]:
-    codes = kb.observation_codes["pain_score"]
+    codes = kb.orders.observation_codes["pain_score"]
     scores = []
     for obs in record.observations:
         if not codes.intersection(obs.code.codings) or obs.effective is None:
@@ -45,7 +45,8 @@ def _pain_scores(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge)
 def _tried(record: PatientRecord, kb: Knowledge) -> tuple[bool, bool]:
     exercise = any(kb.vs("exercise_therapy").matches(o.code.codings) for o in record.orders)
     medicine = any(
-        is_medicine(m, kb.nsaids, kb.nsaid_names) or is_medicine(m, kb.second_line, kb.second_line_names)
+        is_medicine(m, kb.medicines.nsaids, kb.medicines.nsaid_names)
+        or is_medicine(m, kb.medicines.second_line, kb.medicines.second_line_names)
         for m in record.medications
     )
     return exercise, medicine
