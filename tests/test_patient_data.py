@@ -314,11 +314,13 @@ def test_an_opioid_card_says_when_medication_history_could_not_be_checked(client
     assert "Not checked" in card["detail"] and "medication orders" in card["detail"]
 
 
-def test_a_malformed_order_template_stops_the_service_from_starting(monkeypatch):
-    from cds_service.cards import render as cards
+def test_a_malformed_order_template_stops_the_service_from_starting():
+    import dataclasses
 
-    content = cards._content()
-    broken = {**content[0], "order_templates": {"bad": {"resourceType": "ServiceRequest", "status": 42}}}
-    monkeypatch.setattr(cards, "_content", lambda: (broken, content[1], content[2]))
+    from cds_service.cards.render import validate_order_templates
+    from cds_service.knowledge.model import knowledge
+
+    kb = knowledge()
+    broken = {**kb.cards.cards, "order_templates": {"bad": {"resourceType": "ServiceRequest", "status": 42}}}
     with pytest.raises(RuntimeError, match="order template 'bad'"):
-        cards.validate_order_templates()
+        validate_order_templates(dataclasses.replace(kb, cards=dataclasses.replace(kb.cards, cards=broken)))

@@ -33,6 +33,10 @@ class CountingSelector:
         self.asked += 1
         return SELECTOR.is_relevant(resource)
 
+    @property
+    def answers(self):
+        return SELECTOR.answers
+
 
 def test_the_same_content_is_read_once_and_gives_the_same_facts():
     cache, selector = ReadCache(1 << 20), CountingSelector()

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from cds_service.cards import render as cards
 from cds_service.cards.render import CardContext, render
 from cds_service.knowledge import loader as package_data
 from cds_service.knowledge import model as knowledge_module
@@ -30,7 +29,6 @@ CONTEXT = CardContext("patient-view", "built-patient", "enc-1", "Practitioner/dr
 
 def _clear_caches() -> None:
     knowledge_module.knowledge.cache_clear()
-    cards._content.cache_clear()
 
 
 @pytest.fixture
@@ -56,7 +54,7 @@ def _patient_view_cards(weeks: float, age: float = 40) -> list[dict[str, Any]]:
     resources = [patient(age), condition(days_ago=weeks * 7, icd="M54.50")]
     record = patient_record(resources)
     findings = evaluate("patient-view", record, (), knowledge(), datetime.now(UTC))
-    return render(findings, CONTEXT)
+    return render(findings, CONTEXT, knowledge())
 
 
 def _summaries(rendered: list[dict[str, Any]]) -> list[str]:
@@ -75,7 +73,7 @@ def test_changing_the_imaging_window_changes_the_imaging_card_summary(edit_thres
     def imaging_summary() -> str:
         record = patient_record([patient(40), condition(days_ago=50, icd="M54.50")], drafts=[lumbar_mri()])
         findings = evaluate("order-sign", record, record.draft_orders, knowledge(), datetime.now(UTC))
-        return render(findings, CardContext("order-sign", "built-patient", None, None))[0]["summary"]
+        return render(findings, CardContext("order-sign", "built-patient", None, None), knowledge())[0]["summary"]
 
     assert imaging_summary().startswith("Lumbar imaging after 6 weeks")  # 50 days is past 6 weeks
     edit_threshold("imaging_early_weeks", 8)

@@ -12,7 +12,6 @@ import copy
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import orjson
@@ -20,8 +19,7 @@ import orjson
 from cds_service.domain.facts import Order, OrderFact
 from cds_service.domain.findings import BackPainEpisode, Finding
 from cds_service.fhir.models import model_for
-from cds_service.knowledge.loader import read_knowledge
-from cds_service.knowledge.model import knowledge
+from cds_service.knowledge.model import Knowledge
 from cds_service.knowledge.terminology import display_for
 
 SUMMARY_LIMIT = 140
@@ -35,37 +33,32 @@ class CardContext:
     user_id: str | None
 
 
-@cache
-def _content() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    def read(name: str) -> dict[str, Any]:
-        content: dict[str, Any] = read_knowledge(name)
-        return content
-
-    return read("cards.json"), read("citations.json"), read("override_reasons.json")
+def _content(kb: Knowledge) -> tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]:
+    return kb.cards.cards, kb.cards.citations, kb.cards.override_reasons
 
 
-def rule_source(rule: str) -> tuple[str, dict[str, str]]:
+def rule_source(rule: str, kb: Knowledge) -> tuple[str, dict[str, str]]:
     """The guideline statement a rule's cards implement, and its citation (label, url, how it was checked)."""
-    cards, citations, _ = _content()
+    cards, citations, _ = _content(kb)
     spec = cards["rules"][rule]
     return spec["statement"], citations[spec["citation"]]
 
 
-def override_reason_names() -> dict[str, str]:
+def override_reason_names(kb: Knowledge) -> dict[str, str]:
     """Override reason code -> the words a clinician picked."""
-    reasons: dict[str, str] = _content()[2]["reasons"]
+    reasons: dict[str, str] = dict(_content(kb)[2]["reasons"])
     return reasons
 
 
-def render(findings: list[Finding], ctx: CardContext) -> list[dict[str, Any]]:
-    return [render_card(finding, ctx) for finding in findings]
+def render(findings: list[Finding], ctx: CardContext, kb: Knowledge) -> list[dict[str, Any]]:
+    return [render_card(finding, ctx, kb) for finding in findings]
 
 
-def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
-    cards, citations, reasons = _content()
+def render_card(finding: Finding, ctx: CardContext, kb: Knowledge) -> dict[str, Any]:
+    cards, citations, reasons = _content(kb)
     spec = cards["rules"][finding.rule]
     variant = spec.get("variants", {}).get(finding.facts.get("variant", ""), {})
-    fields = _fields(finding)
+    fields = _fields(finding, kb)
     summary = (variant.get("summary") or spec["summary"]).format_map(fields)
     detail = (variant.get("detail") or spec["detail"]).format_map(fields)
     if len(summary) >= SUMMARY_LIMIT:
@@ -87,8 +80,8 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
     if not finding.offer_cancel:
         wanted = [s for s in wanted if not s.get("delete_target")]
     if not finding.offer_medicine:
-        wanted = [s for s in wanted if not _orders_medicine(s)]
-    suggestions = [s for s in (_suggestion(s, finding, ctx, fields) for s in wanted) if s]
+        wanted = [s for s in wanted if not _orders_medicine(s, kb)]
+    suggestions = [s for s in (_suggestion(s, finding, ctx, fields, kb) for s in wanted) if s]
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
@@ -102,7 +95,7 @@ def render_card(finding: Finding, ctx: CardContext) -> dict[str, Any]:
 
 
 def _suggestion(
-    spec: Mapping[str, Any], finding: Finding, ctx: CardContext, fields: Mapping[str, str]
+    spec: Mapping[str, Any], finding: Finding, ctx: CardContext, fields: Mapping[str, str], kb: Knowledge
 ) -> dict[str, Any] | None:
     label = str(spec["label"]).format_map(fields)
     target = finding.target
@@ -115,24 +108,28 @@ def _suggestion(
         if spec.get("delete_target"):
             action = {"type": "delete", "description": label, "resourceId": target.ref}
         else:
-            action = {"type": "update", "description": label, "resource": updated_order(spec["update_target"], target)}
+            action = {
+                "type": "update",
+                "description": label,
+                "resource": updated_order(spec["update_target"], target, kb),
+            }
     else:
-        resource = new_order(spec["create"], finding, ctx)
+        resource = new_order(spec["create"], finding, ctx, kb)
         action = {"type": "create", "description": label, "resource": resource}
     return {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
 
 
-def _orders_medicine(spec: Mapping[str, Any]) -> bool:
+def _orders_medicine(spec: Mapping[str, Any], kb: Knowledge) -> bool:
     """A suggestion that creates or changes a medicine order."""
-    cards, _, _ = _content()
+    cards, _, _ = _content(kb)
     template = spec.get("create") or spec.get("update_target")
     return bool(template) and cards["order_templates"][template]["resourceType"] == "MedicationRequest"
 
 
-def updated_order(template_name: str, target: Order) -> dict[str, Any]:
+def updated_order(template_name: str, target: Order, kb: Knowledge) -> dict[str, Any]:
     """The draft order in its entirety (as the spec requires for `update`), with the template's
     medication and dosage in place of the old ones, validated with fhir.resources."""
-    cards, _, _ = _content()
+    cards, _, _ = _content(kb)
     template = cards["order_templates"][template_name]
     resource = copy.deepcopy(dict(target.resource))
     for element in ("medicationCodeableConcept", "dosageInstruction"):
@@ -146,9 +143,9 @@ def _fresh_copy(template: Any) -> Any:
     return orjson.loads(orjson.dumps(template))
 
 
-def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[str, Any]:
+def new_order(template_name: str, finding: Finding, ctx: CardContext, kb: Knowledge) -> dict[str, Any]:
     """A draft order from a template, for this patient, validated with fhir.resources."""
-    cards, _, _ = _content()
+    cards, _, _ = _content(kb)
     resource: dict[str, Any] = _fresh_copy(cards["order_templates"][template_name])
     resource["id"] = f"lbp-cds-{uuid.uuid4()}"
     resource["subject"] = {"reference": f"Patient/{ctx.patient_id}"}
@@ -163,13 +160,13 @@ def new_order(template_name: str, finding: Finding, ctx: CardContext) -> dict[st
     return resource  # validated at start-up: only ids and references vary per request
 
 
-def validate_order_templates() -> None:
+def validate_order_templates(kb: Knowledge) -> None:
     """Validate every suggested order with fhir.resources once, at start-up, filled as a request fills it.
 
     A malformed template must stop the service from starting, never reach an EHR; per request only ids
     and references change, so validating each copy again would cost time and prove nothing more.
     """
-    cards, _, _ = _content()
+    cards, _, _ = _content(kb)
     for name, template in cards["order_templates"].items():
         sample = copy.deepcopy(template)
         sample.update(
@@ -189,13 +186,13 @@ def validate_order_templates() -> None:
             raise RuntimeError(f"order template {name!r} in cards.json is not valid FHIR: {exc}") from exc
 
 
-def _order_label(order: Order | None) -> str:
+def _order_label(order: Order | None, kb: Knowledge) -> str:
     if order is None:
         return "No order"
     concept = order.code if isinstance(order, OrderFact) else order.medication
     if concept.text:
         return concept.text
-    return display_for(concept.codings, knowledge().valuesets.values()) or concept.label()
+    return display_for(concept.codings, kb.valuesets.values()) or concept.label()
 
 
 def _episode_text(episode: BackPainEpisode | None) -> str:
@@ -214,7 +211,7 @@ def _bullets(items: list[str] | tuple[str, ...]) -> str:
     return "\n".join(f"- {item}" for item in items)
 
 
-def _fields(finding: Finding) -> dict[str, str]:
+def _fields(finding: Finding, kb: Knowledge) -> dict[str, str]:
     not_checked = ""
     if finding.not_checked:
         not_checked = "\n**Not checked** (data not available):\n\n" + _bullets(finding.not_checked) + "\n"
@@ -232,9 +229,9 @@ def _fields(finding: Finding) -> dict[str, str]:
             "\nNo one-click cancel is offered: part of the record could not be checked or needs a look first.\n"
         )
     return {
-        **knowledge().thresholds.placeholders,  # {review_weeks}: card words and rule logic read one number
+        **kb.thresholds.placeholders,  # {review_weeks}: card words and rule logic read one number
         **finding.facts,
-        "order": _order_label(finding.target),
+        "order": _order_label(finding.target, kb),
         "episode": episode,
         "Episode": episode.capitalize(),
         "checked": _bullets(finding.checked),

@@ -88,7 +88,7 @@ def register(
         return
     console = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
     directory = DEFAULT_DIR
-    reason_names = override_reason_names()
+    reason_names = override_reason_names(kb)
     # Read once: the fixture patients' names and the draft orders do not change while the service runs.
     patients, draft_orders = _patients(directory), _draft_orders(directory)
 

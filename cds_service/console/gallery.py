@@ -56,8 +56,8 @@ def _request(scenario: dict[str, Any], directory: Path, service: CdsService) -> 
     return body
 
 
-def _gallery_card(finding: Finding, card: dict[str, Any]) -> GalleryCard:
-    statement, citation = rule_source(finding.rule)
+def _gallery_card(finding: Finding, card: dict[str, Any], kb: Knowledge) -> GalleryCard:
+    statement, citation = rule_source(finding.rule, kb)
     return GalleryCard(card, finding.rule, statement, citation, finding.evidence)
 
 
@@ -79,14 +79,14 @@ def build(
         findings = evaluate(request.hook, record, orders, kb, now, windows)
         findings += unreadable_orders(request.hook, record, request.selections)
         ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id)
-        rendered = render(findings, ctx)
+        rendered = render(findings, ctx, kb)
         entries.append(
             GalleryEntry(
                 name=scenario["name"],
                 patient=scenario["patient"],
                 hook=scenario["hook"],
                 draft_orders=scenario.get("draft_orders"),
-                cards=tuple(_gallery_card(f, card) for f, card in zip(findings, rendered, strict=True)),
+                cards=tuple(_gallery_card(f, card, kb) for f, card in zip(findings, rendered, strict=True)),
             )
         )
     return entries

@@ -34,7 +34,7 @@ from cds_service.domain.facts import (
     parse_datetime,
 )
 from cds_service.fhir.validation import validate
-from cds_service.knowledge.answers import yes_no
+from cds_service.knowledge.answers import YesNo
 
 log = logging.getLogger(__name__)
 
@@ -334,11 +334,10 @@ def _answered_items(resource: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, 
     return walk(resource.get("item"), 0)
 
 
-def answer_facts(resource: Mapping[str, Any]) -> tuple[AnswerFact, ...]:
+def answer_facts(resource: Mapping[str, Any], yes_or_no: YesNo) -> tuple[AnswerFact, ...]:
     """What a QuestionnaireResponse says about the patient: each question answered yes (read as the question's
     text), and each coded or written answer other than yes or no (read as itself), at any depth."""
     ref, authored = ref_of(resource), parse_datetime(resource.get("authored"))
-    yes_or_no = yes_no()
     found: list[AnswerFact] = []
     for item, answers in _answered_items(resource):
         question = str(item.get("text") or "")

@@ -30,6 +30,7 @@ from cds_service.fhir import facts as mapping
 from cds_service.fhir import validation
 from cds_service.fhir.client import FhirClient, SearchResult, check_fhir_server
 from cds_service.fhir.shape import normalise
+from cds_service.knowledge.answers import YesNo
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ class Selector(Protocol):
     """Which raw resources are worth validating: the rules' interest (rules.selection builds one)."""
 
     def is_relevant(self, resource: Mapping[str, Any]) -> bool: ...
+
+    @property
+    def answers(self) -> YesNo:
+        """Yes and no as records say them, for questionnaire answers."""
+        ...
 
 
 def _has_next(bundle: Mapping[str, Any]) -> bool:
@@ -234,7 +240,7 @@ def read_key(key: str, source: Mapping[str, Any] | Sequence[Any], selector: Sele
         elif kind == "Encounter":
             encounters.append(mapping.encounter_fact(resource))
         elif kind == "QuestionnaireResponse":
-            answers.extend(mapping.answer_facts(resource))
+            answers.extend(mapping.answer_facts(resource, selector.answers))
             observations.extend(mapping.questionnaire_observations(resource))
     return KeyRead(
         patient,

@@ -18,6 +18,7 @@ from cds_service.domain.codes import CANONICAL_SYSTEM, canonical_system
 from cds_service.domain.facts import ICD10CM_SYSTEMS, as_list, normalise_icd10cm, parse_datetime
 from cds_service.domain.memo import Remembered
 from cds_service.fhir.facts import text_of
+from cds_service.knowledge.answers import YesNo
 from cds_service.knowledge.model import Knowledge
 
 TEXT_VERDICTS = 20_000  # order texts remembered per selector (Remembered: oldest first out)
@@ -74,6 +75,10 @@ class Relevance:
 
     def since(self) -> datetime:
         return self.clock() - timedelta(days=self.fever_days)
+
+    @property
+    def answers(self) -> YesNo:
+        return self.kb.answers
 
     def is_relevant(self, resource: Mapping[str, Any]) -> bool:
         return is_relevant(resource, self)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from cds_service.domain.facts import Coding
-from cds_service.knowledge.loader import read_knowledge
 
 
 @dataclass(frozen=True)
@@ -28,9 +26,3 @@ def load_yes_no(raw: Mapping[str, Any]) -> YesNo:
         return Answer(frozenset((s, c) for s, c in item["codes"]), frozenset(w.lower() for w in item["words"]))
 
     return YesNo(yes=answer(raw["yes"]), no=answer(raw["no"]))
-
-
-@cache
-def yes_no() -> YesNo:
-    """The packaged answers, read once per process."""
-    return load_yes_no(read_knowledge("answers.json"))

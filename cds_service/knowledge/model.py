@@ -11,7 +11,7 @@ from typing import Any
 
 from cds_service.domain.facts import Coding
 from cds_service.domain.text_match import TextMatcher
-from cds_service.knowledge.answers import YesNo, yes_no
+from cds_service.knowledge.answers import YesNo, load_yes_no
 from cds_service.knowledge.loader import read_knowledge
 from cds_service.knowledge.medicine_safety import MedicineSafetyRules, contraindication_terms, load_medicine_safety
 from cds_service.knowledge.terminology import ValueSet, valuesets
@@ -214,6 +214,15 @@ class MedicineKnowledge:
 
 
 @dataclass(frozen=True)
+class CardContent:
+    """cards.json, citations.json and override_reasons.json as the renderer reads them."""
+
+    cards: Mapping[str, Any]
+    citations: Mapping[str, Any]
+    override_reasons: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Knowledge:
     """The clinical knowledge, by section; built once per process by knowledge() and handed to the rules."""
 
@@ -228,6 +237,7 @@ class Knowledge:
     startback: StarTBackCodes
     answers: YesNo  # yes and no as records say them (answers.json)
     notes: Mapping[str, str]  # sentences the rules compose (cards.json 'rule_notes'), by key
+    cards: CardContent
 
     def vs(self, name: str) -> ValueSet:
         return self.valuesets[name]
@@ -398,6 +408,7 @@ def knowledge() -> Knowledge:
     opioid = safety_raw["opioid_indication"]
     named |= {opioid["not_for_back_pain_medicines"], opioid["other_indication_reasons"]}
     named |= set(safety_raw["older_adult"]["renal_valuesets"])
+    cards = _read("cards.json")
     kb = Knowledge(
         valuesets={name: sets[name] for name in sorted(named)},
         text=TextMatcher.build(terms, negation["negated_before"], negation["negated_after"]),
@@ -474,7 +485,8 @@ def knowledge() -> Knowledge:
             item9_positive=tuple(stratified["item9_positive_answers"]),
             agree_answers=tuple(stratified["agree_answers"]),
         ),
-        answers=yes_no(),
-        notes=_rule_notes(_read("cards.json")["rule_notes"]),
+        answers=load_yes_no(_read("answers.json")),
+        notes=_rule_notes(cards["rule_notes"]),
+        cards=CardContent(cards, _read("citations.json"), _read("override_reasons.json")),
     )
     return kb

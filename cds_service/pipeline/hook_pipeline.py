@@ -59,7 +59,7 @@ class HookPipeline:
         reasons = self._memory(findings, prints, request, now)
         shown = [i for i in range(len(findings)) if i not in reasons]
         ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id)
-        cards = render([findings[i] for i in shown], ctx)
+        cards = render([findings[i] for i in shown], ctx, self.kb)
         # Logged before answering: a later feedback message carries only the card uuid.
         log = [
             self._record(service, request, findings[i], prints[i], c["uuid"], None)

@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = wall_clock) -
     executor = ThreadPoolExecutor(max_workers=settings.fhir_concurrency, thread_name_prefix="fhir")
     selector = selector_for(kb, settings.fever_lookback_days, clock)
     assembler = PatientDataAssembler(settings, FhirClient(settings), executor, selector)
-    validate_order_templates()
+    validate_order_templates(kb)
     check_knowledge()
     store = Store(settings.database_url, wait_s=settings.database_wait_s)
     retention = RetentionJob(store, settings.retention_days, settings.purge_interval_s, clock)
