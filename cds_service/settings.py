@@ -1,8 +1,10 @@
 """One typed settings object, read from environment variables (prefix ``CDS_``).
 
-Every knob of the service lives here so that the Dockerfile, ``make run`` and the tests configure the
-same thing the same way. Defaults are the safe production choice; development conveniences (plain
-http FHIR servers, no authentication) must be switched on explicitly.
+Every setting the running service reads lives here, so that the Dockerfile, ``make run`` and the tests
+configure the same thing the same way. The development tools read their own (``CDS_FIXTURES_DIR``,
+``CDS_FHIR_SERVER_DIR``, ``CDS_FHIR_PORT``: devtools/ and ``cds-service dev``). Defaults are the safe
+production choice; development conveniences (plain http FHIR servers, no authentication) must be switched
+on explicitly.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def _bool(value: str) -> bool:
 @dataclass(frozen=True)
 class Settings:
     # HTTP
+    host: str = "127.0.0.1"  # where `cds-service serve` listens (the image sets 0.0.0.0)
+    port: int = 8000
     max_request_bytes: int = 5 * 1024 * 1024
     cors_origins: tuple[str, ...] = ("*",)
     public_base_url: str = ""  # how EHRs reach us (behind a proxy); used for JWT `aud`

@@ -15,6 +15,7 @@ import requests
 
 from cds_service.devtools.local_fhir import LocalFhirServer
 from cds_service.devtools.readiness import wait_until_ready
+from cds_service.settings import Settings
 from cds_service.web.cli import command_line
 
 from .postgres import free_port
@@ -22,15 +23,17 @@ from .postgres import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_dev_ports_default_to_cds_port_and_cds_fhir_port(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_service_port_comes_from_settings_and_the_fhir_port_from_its_own_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CDS_PORT", "9123")
     monkeypatch.setenv("CDS_FHIR_PORT", "9124")
     args = command_line().parse_args(["dev"])
-    assert (args.port, args.fhir_port) == (9123, 9124)
+    assert (args.port, args.fhir_port, Settings.from_env().port) == (None, 9124, 9123)  # None: the settings decide
+    assert command_line().parse_args(["dev", "--port", "9300"]).port == 9300
     monkeypatch.delenv("CDS_PORT")
     monkeypatch.delenv("CDS_FHIR_PORT")
-    args = command_line().parse_args(["dev"])
-    assert (args.port, args.fhir_port) == (8000, 8080)
+    assert (command_line().parse_args(["dev"]).fhir_port, Settings.from_env().port) == (8080, 8000)
 
 
 def test_make_run_passes_its_ports_to_the_dev_command() -> None:

@@ -54,7 +54,10 @@ def gunicorn_command(host: str, port: int, workers: int, app: str = "cds_service
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    command = gunicorn_command(args.host, args.port, args.workers)
+    from cds_service.settings import Settings
+
+    settings = Settings.from_env()
+    command = gunicorn_command(args.host or settings.host, args.port or settings.port, args.workers)
     os.execv(command[0], command)
     return 0  # not reached
 
@@ -138,6 +141,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         raise SystemExit(f"cannot start the local FHIR server: {problem}")
     # SIGTERM (e.g. from a supervisor) stops both servers the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    from cds_service.settings import Settings
+
+    port = args.port or Settings.from_env().port
     fhir = LocalFhirServer(port=args.fhir_port)
     base = fhir.start()
     load_fixtures(base, None, fixtures)
@@ -151,20 +157,20 @@ def cmd_dev(args: argparse.Namespace) -> int:
         # On a developer's machine (authentication off, 127.0.0.1 only) the console is on unless switched off.
         "CDS_CONSOLE_ENABLED": os.environ.get("CDS_CONSOLE_ENABLED", "true"),
     }
-    service = subprocess.Popen(gunicorn_command("127.0.0.1", args.port, 2), env=env)
+    service = subprocess.Popen(gunicorn_command("127.0.0.1", port, 2), env=env)
     try:
-        _wait_for(f"http://127.0.0.1:{args.port}/healthz")
+        _wait_for(f"http://127.0.0.1:{port}/healthz")
         draft = fixtures / "draft-orders" / "lumbar-mri.json"
         print(
             f"\nLocal FHIR server:  {base}  (fixture patients loaded)\n"
-            f"CDS discovery:      http://127.0.0.1:{args.port}/cds-services\n"
-            f"Console:            http://127.0.0.1:{args.port}/console  (try a hook, card gallery, answers)\n\n"
+            f"CDS discovery:      http://127.0.0.1:{port}/cds-services\n"
+            f"Console:            http://127.0.0.1:{port}/console  (try a hook, card gallery, answers)\n\n"
             "Fire order-sign for a lumbar MRI on the uncomplicated acute low back pain patient:\n\n"
             f"  .venv/bin/cds-service call order-sign --patient lbp-acute --fhir-server {base} "
             f"--draft-order {draft.relative_to(Path.cwd()) if draft.is_relative_to(Path.cwd()) else draft} "
-            f"--service http://127.0.0.1:{args.port}\n\n"
+            f"--service http://127.0.0.1:{port}\n\n"
             "Or open the public CDS Hooks sandbox in a browser on this machine, pointed at both servers:\n\n"
-            f"  {sandbox_link(base, f'http://127.0.0.1:{args.port}/cds-services', 'lbp-acute')}\n\n"
+            f"  {sandbox_link(base, f'http://127.0.0.1:{port}/cds-services', 'lbp-acute')}\n\n"
             "Ctrl-C stops both servers.\n",
             flush=True,
         )
@@ -242,8 +248,8 @@ def command_line() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the production server (gunicorn)")
-    serve.add_argument("--host", default=os.environ.get("CDS_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8000")))
+    serve.add_argument("--host", help="default: CDS_HOST (127.0.0.1)")
+    serve.add_argument("--port", type=int, help="default: CDS_PORT (8000)")
     serve.add_argument("--workers", type=int, default=int(os.environ.get("CDS_WORKERS", "2")))
     serve.set_defaults(func=cmd_serve)
 
@@ -264,7 +270,8 @@ def command_line() -> argparse.ArgumentParser:
     call.set_defaults(func=cmd_call)
 
     dev = sub.add_parser("dev", help="local FHIR server with fixtures + the service, for trying it out")
-    dev.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8000")))
+    dev.add_argument("--port", type=int, help="the service's; default: CDS_PORT (8000)")
+    # The local FHIR server is a development tool: its port is its own setting, not the service's.
     dev.add_argument("--fhir-port", type=int, default=int(os.environ.get("CDS_FHIR_PORT", "8080")))
     dev.add_argument(
         "--fixtures", help="fixture folder (default: the repository's fhir_fixtures/, or CDS_FIXTURES_DIR)"
