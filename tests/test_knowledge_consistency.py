@@ -23,6 +23,8 @@ FILES = {
         "red_flags",
         "medicine_safety",
         "orders",
+        "services",
+        "record_sources",
     )
 }
 
@@ -104,3 +106,11 @@ def test_a_sentence_the_rules_compose_missing_from_cards_json_stops_start_up():
     del notes["checked_fever"]
     with pytest.raises(RuntimeError, match="checked_fever"):
         _rule_notes(notes)
+
+
+def test_a_record_source_that_is_no_prefetch_key_stops_start_up():
+    files = copy.deepcopy(FILES)
+    files["record_sources"]["pain_scores"] = "painScores"
+    assert knowledge_problems(**files) == [
+        "record_sources.json: 'pain_scores' names 'painScores', which is no prefetch key of services.json"
+    ]

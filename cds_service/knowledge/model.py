@@ -238,6 +238,8 @@ class Knowledge:
     answers: YesNo  # yes and no as records say them (answers.json)
     notes: Mapping[str, str]  # sentences the rules compose (cards.json 'rule_notes'), by key
     cards: CardContent
+    # Which prefetch key each kind of fact a rule checks is read from (record_sources.json).
+    sources: Mapping[str, str]
 
     def vs(self, name: str) -> ValueSet:
         return self.valuesets[name]
@@ -488,5 +490,6 @@ def knowledge() -> Knowledge:
         answers=load_yes_no(_read("answers.json")),
         notes=_rule_notes(cards["rule_notes"]),
         cards=CardContent(cards, _read("citations.json"), _read("override_reasons.json")),
+        sources=MappingProxyType({k: str(v) for k, v in _read("record_sources.json").items() if not k.startswith("_")}),
     )
     return kb

@@ -147,10 +147,10 @@ def _red_flag_finding(flags: tuple[RedFlag, ...], episode: BackPainEpisode | Non
 def _checked(kb: Knowledge, windows: ClinicalWindows, record: PatientRecord) -> tuple[str, ...]:
     """What was looked at; a source that could not be read is under "Not checked" instead, never both."""
     checked = [c.label for c in kb.red_flags.categories]
-    if record.gap("observations") is None:
+    if record.gap(kb.sources["body_temperature"]) is None:
         fever = kb.notes["checked_fever"]
         checked.append(fever.format(fever_celsius=windows.fever_celsius, fever_days=windows.fever_days))
-    if record.gap("medicationRequests") is None:
+    if record.gap(kb.sources["steroid_orders"]) is None:
         checked.append(kb.notes["checked_steroids"].format(long_term_steroid_days=windows.long_term_steroid_days))
     return tuple(checked)
 

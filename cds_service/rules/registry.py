@@ -29,6 +29,8 @@ def knowledge_problems(
     red_flags: Mapping[str, Any],
     medicine_safety: Mapping[str, Any],
     orders: Mapping[str, Any],
+    services: Mapping[str, Any],
+    record_sources: Mapping[str, Any],
 ) -> list[str]:
     """What in the knowledge files does not fit the rules (empty when all agree)."""
     problems = []
@@ -75,6 +77,12 @@ def knowledge_problems(
         if name not in read and "{" + name + "}" not in card_text:
             problems.append(f"thresholds.json {name!r} is read by no rule and printed by no card")
     problems += [f"a rule reads unknown threshold {t!r}" for t in sorted(read - set(thresholds["thresholds"]))]
+    keys = set(services["prefetch"])
+    problems += [
+        f"record_sources.json: {kind!r} names {key!r}, which is no prefetch key of services.json"
+        for kind, key in record_sources.items()
+        if not kind.startswith("_") and key not in keys
+    ]
     return problems
 
 
@@ -82,7 +90,7 @@ def check_knowledge() -> None:
     """Refuse to start when the knowledge files and the rules disagree (an unknown rule id, reason or citation)."""
     names = (
         *("cards", "citations", "override_reasons", "memory", "low_value", "thresholds"),
-        *("red_flags", "medicine_safety", "orders"),
+        *("red_flags", "medicine_safety", "orders", "services", "record_sources"),
     )
     problems = knowledge_problems(**{name: read_knowledge(f"{name}.json") for name in names})
     if problems:

@@ -215,7 +215,7 @@ def opioid_before_nsaid(
     tried = [m for m in every_medication if is_medicine(m, kb.medicines.nsaids, kb.medicines.nsaid_names)]
     if tried:
         return []
-    gap = record.gap("medicationRequests")
+    gap = record.gap(kb.sources["nsaid_history"])
     not_checked = (f"{gap.what}: {gap.reason}",) if gap else ()
     safety = nsaid_safety(record, kb, now)
     # With an NSAID contraindication the card's premise ("an NSAID first") does not hold: it informs,

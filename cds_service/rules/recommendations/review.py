@@ -79,7 +79,7 @@ def review_and_referral(record: PatientRecord, episode: BackPainEpisode, kb: Kno
             facts={"variant": variant, "basis": basis},
         )
     why = "no pain scores recorded" if not scores else "too few pain scores over too short a time"
-    if record.gap("observations"):
+    if record.gap(kb.sources["pain_scores"]):
         why = "pain scores could not be read"
     return Finding(
         rule=RULE,

@@ -117,7 +117,7 @@ def startback_result(record: PatientRecord, codes: StarTBackCodes, limits: Thres
 
 
 def stratified_care(record: PatientRecord, episode: BackPainEpisode, kb: Knowledge) -> Finding | None:
-    if record.gap("observations"):
+    if record.gap(kb.sources["startback_results"]):
         return None
     result = startback_result(record, kb.startback, kb.thresholds)
     if result:
