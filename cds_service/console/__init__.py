@@ -6,14 +6,16 @@ third-party browser code is marked and DOMPurify, vendored under static/vendor w
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, render_template, request
+import orjson
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.cards.render import override_reason_names
-from cds_service.cds_hooks.protocol import CdsService
+from cds_service.cds_hooks.protocol import CdsService, parse_hook_request
 from cds_service.console import answers, gallery
 from cds_service.console.access import admitted
 from cds_service.devtools.fixtures import DEFAULT_DIR, fixture_paths, load_bundle, resources
@@ -23,6 +25,8 @@ from cds_service.errors import ConsoleCredentialRequired, ProtocolError, Storage
 from cds_service.fhir.patient_data import PatientDataAssembler
 from cds_service.knowledge.loader import read_knowledge
 from cds_service.knowledge.model import Knowledge
+from cds_service.pipeline.feedback import parse_feedback
+from cds_service.pipeline.hook_pipeline import HookPipeline
 from cds_service.settings import Settings
 from cds_service.storage.store import Store
 
@@ -66,6 +70,23 @@ def holds_back(settings: Settings) -> dict[str, dict[str, str]]:
     }
 
 
+# The console's own identity in the card log: its cards and the feedback on them are its own, never an EHR's.
+CONSOLE_CALLER = "console"
+
+
+def _json_body() -> Any:
+    """The request's JSON. Only application/json is read: a cross-site form cannot send it without a CORS
+    preflight, so another page cannot use the browser's console credential to post here."""
+    if (request.mimetype or "") != "application/json":
+        raise ProtocolError(
+            "the request body must be JSON (Content-Type: application/json)", status=415, code="not-supported"
+        )
+    try:
+        return orjson.loads(request.get_data(cache=False) or b"")
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"the request body is not valid JSON at line {exc.lineno} column {exc.colno}") from exc
+
+
 def _draft_orders(directory: Path) -> dict[str, Any]:
     folder = directory / "draft-orders"
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
@@ -80,9 +101,14 @@ def register(
     assembler: PatientDataAssembler,
     kb: Knowledge,
     windows: ClinicalWindows,
+    pipeline: HookPipeline,
+    fhir_servers: tuple[str, ...] = (),
     clock: Clock = wall_clock,
 ) -> None:
-    """Mount /console when it is enabled; otherwise nothing is mounted and /console is a 404."""
+    """Mount /console when it is enabled; otherwise nothing is mounted and /console is a 404.
+
+    `fhir_servers`: what the console may name as fhirServer when it calls the pipeline itself (authentication
+    on): the settings' allow-list and every trusted EHR's registered servers."""
     check_settings(settings)
     if not settings.console_enabled:
         return
@@ -107,14 +133,45 @@ def register(
     def try_a_hook() -> str:
         config = {
             "serviceBase": "/cds-services",
-            "fhirServer": settings.allowed_fhir_servers[0] if settings.allowed_fhir_servers else "",
+            "fhirServer": fhir_servers[0] if fhir_servers else "",
             "patients": patients,
             "draftOrders": draft_orders,
             "hooks": list(HOOKS),
             "authRequired": settings.auth_required,
             "holdsBack": holds_back(settings),
+            # With authentication on, the page calls the service through the console (behind its credential):
+            # discovery from here, hook calls and feedback to the endpoints below.
+            "discovery": {"services": [s.discovery() for s in services.values()]},
+            "callBase": "/console/call",
+            "feedbackBase": "/console/feedback",
         }
         return render_template("try.html", page="try", config=config, fixtures=str(directory))
+
+    @console.post("/call/<service_id>")
+    def call_in_process(service_id: str) -> Any:
+        """A hook call from the Try page, answered by the pipeline in process as the console's own caller: an
+        EHR's JWT cannot be had in a browser page (each is signed for one URL and one use)."""
+        service = _service(service_id)
+        hook_request = replace(parse_hook_request(_json_body(), service), caller=CONSOLE_CALLER)
+        return jsonify(pipeline.answer(service, hook_request, allowed_servers=fhir_servers or None).body)
+
+    @console.post("/feedback/<service_id>")
+    def feedback_in_process(service_id: str) -> Any:
+        _service(service_id)
+        items = parse_feedback(_json_body())
+        try:
+            known = store.add_feedback(service_id, items, clock(), CONSOLE_CALLER)
+        except (SQLAlchemyError, OSError, UnicodeError) as exc:
+            store.failed("feedback", exc)
+            raise StorageUnavailable("the feedback could not be stored; please retry") from exc
+        unknown = [item.card_uuid for item, is_known in zip(items, known, strict=True) if not is_known]
+        return jsonify({"stored": len(items), "unknownCards": unknown} if unknown else {"stored": len(items)})
+
+    def _service(service_id: str) -> CdsService:
+        service = services.get(service_id)
+        if service is None:
+            raise ProtocolError(f"no CDS service with id {service_id!r}", status=404, code="not-found")
+        return service
 
     @console.get("/gallery")
     def card_gallery() -> str:

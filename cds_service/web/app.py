@@ -112,11 +112,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock = wall_clock) -
         assembler=assembler,
         kb=kb,
         windows=pipeline.windows,
+        pipeline=pipeline,
+        fhir_servers=_console_fhir_servers(settings, state.verifier),
         clock=clock,
     )
     _register_http_behaviour(app, settings)
     app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _console_fhir_servers(settings: Settings, verifier: Verifier | None) -> tuple[str, ...]:
+    """The FHIR servers the console may name: the settings' allow-list, then every trusted EHR's servers."""
+    registered = [s for ehr in verifier.registry.values() for s in ehr.fhir_servers] if verifier else []
+    return tuple(dict.fromkeys([*settings.allowed_fhir_servers, *registered]))
 
 
 class SecurityHeaders:

@@ -71,8 +71,8 @@ function draftBundle(names, drafts) {
   return { resourceType: 'Bundle', type: 'collection', entry };
 }
 
-async function sendFeedback(serviceUrl, jwt, item) {
-  const response = await fetch(`${serviceUrl}/feedback`, {
+async function sendFeedback(feedbackUrl, jwt, item) {
+  const response = await fetch(feedbackUrl, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...bearer(jwt) },
     body: JSON.stringify({ feedback: [{ outcomeTimestamp: new Date().toISOString(), ...item }] }),
@@ -83,7 +83,7 @@ async function sendFeedback(serviceUrl, jwt, item) {
   return response.ok;
 }
 
-function renderCard(card, serviceUrl, jwt, holdsBack) {
+function renderCard(card, feedbackUrl, jwt, holdsBack) {
   const el = element('article', { class: `card ${card.indicator}`, 'data-uuid': card.uuid });
   el.append(element('p', { class: 'indicator' }, card.indicator));
   el.append(element('h3', { class: 'summary' }, card.summary));
@@ -104,7 +104,7 @@ function renderCard(card, serviceUrl, jwt, holdsBack) {
     const button = element('button', { type: 'button', class: 'suggestion' }, suggestion.label);
     button.addEventListener('click', async () => {
       const item = { card: card.uuid, outcome: 'accepted', acceptedSuggestions: [{ id: suggestion.uuid }] };
-      if (await sendFeedback(serviceUrl, jwt, item)) done(`Accepted: ${suggestion.label}`);
+      if (await sendFeedback(feedbackUrl, jwt, item)) done(`Accepted: ${suggestion.label}`);
     });
     actions.append(button);
   }
@@ -142,7 +142,7 @@ function renderCard(card, serviceUrl, jwt, holdsBack) {
       if (comment.value) overrideReason.userComment = comment.value;
       if (Object.keys(overrideReason).length) item.overrideReason = overrideReason;
       const said = option.value ? option.textContent : 'no reason given';
-      if (await sendFeedback(serviceUrl, jwt, item)) done(`Dismissed: ${said}`);
+      if (await sendFeedback(feedbackUrl, jwt, item)) done(`Dismissed: ${said}`);
     });
     actions.append(dismiss);
     actions.append(consequence);
@@ -165,7 +165,10 @@ async function tryHook(event) {
   say('feedback-status', '');
   try {
     say('status', 'Reading discovery…');
-    const discovery = await (await fetch(config.serviceBase, { headers: bearer(jwt) })).json();
+    // With authentication on, the console calls the service as its own trusted client (behind the console
+    // credential): discovery comes with the page, hook calls and feedback go to the console's endpoints.
+    const viaConsole = config.authRequired && !jwt;
+    const discovery = viaConsole ? config.discovery : await (await fetch(config.serviceBase, { headers: bearer(jwt) })).json();
     const service = (discovery.services || []).find((s) => s.hook === hook);
     if (!service) throw new Error(`no service for ${hook} in discovery`);
     const context = { userId: 'Practitioner/console-user', patientId };
@@ -183,13 +186,14 @@ async function tryHook(event) {
       body.fhirAuthorization = { access_token: fhirToken, token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds-console' };
     }
     say('status', `Calling ${service.id}…`);
-    const serviceUrl = `${config.serviceBase}/${service.id}`;
+    const serviceUrl = viaConsole ? `${config.callBase}/${service.id}` : `${config.serviceBase}/${service.id}`;
+    const feedbackUrl = viaConsole ? `${config.feedbackBase}/${service.id}` : `${serviceUrl}/feedback`;
     const response = await fetch(serviceUrl, {
       method: 'POST', headers: { 'Content-Type': 'application/json', ...bearer(jwt) }, body: JSON.stringify(body),
     });
     const answer = await response.json();
     if (!response.ok) throw new Error(`HTTP ${response.status}: ${(answer.issue || [{}])[0].diagnostics}`);
-    for (const card of answer.cards) cards.append(renderCard(card, serviceUrl, jwt, config.holdsBack));
+    for (const card of answer.cards) cards.append(renderCard(card, feedbackUrl, jwt, config.holdsBack));
     say('status', `${service.id} answered with ${answer.cards.length} card${answer.cards.length === 1 ? '' : 's'} (${Object.keys(prefetch).length} prefetch keys sent).`);
   } catch (err) {
     say('status', `Error: ${err.message}`);
