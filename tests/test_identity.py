@@ -176,3 +176,32 @@ def test_a_postgresql_that_never_answers_starts_degraded_after_the_wait():
     store = Store(f"postgresql+psycopg://cds@127.0.0.1:{free_port()}/cds", wait_s=1.0)
     assert 1.0 <= time.monotonic() - started < 10
     assert store.degraded and not store.readable()
+
+
+def test_the_report_is_given_per_ehr_per_service_and_per_week(two_ehr_app, monkeypatch, capsys):
+    import json
+
+    from cds_service.web.cli import main
+
+    client = two_ehr_app.test_client()
+    (card,) = _imaging_cards(client, _as(EHR_A))
+    _imaging_cards(client, _as(EHR_B))
+    _imaging_cards(client, _as(EHR_B))
+    assert _override(client, EHR_A, card) == {"stored": 1}
+    monkeypatch.setenv("CDS_DATABASE_URL", two_ehr_app.extensions["cds"].store.url)
+
+    assert main(["report", "--by", "ehr", "--format", "json"]) == 0
+    by_ehr = json.loads(capsys.readouterr().out)["groups"]
+    assert {ehr: rules["lbp-imaging-no-red-flag"]["shown"] for ehr, rules in by_ehr.items()} == {EHR_A: 1, EHR_B: 2}
+    assert by_ehr[EHR_A]["lbp-imaging-no-red-flag"]["overridden"] == 1
+    assert by_ehr[EHR_B]["lbp-imaging-no-red-flag"]["overridden"] == 0  # A's answer is A's alone
+
+    assert main(["report", "--by", "service", "--format", "json"]) == 0
+    by_service = json.loads(capsys.readouterr().out)["groups"]
+    assert by_service["lbp-order-sign"]["lbp-imaging-no-red-flag"]["shown"] == 3
+
+    assert main(["report", "--by", "week", "--format", "json"]) == 0
+    weeks = json.loads(capsys.readouterr().out)["groups"]
+    assert sum(rules.get("lbp-imaging-no-red-flag", {}).get("shown", 0) for rules in weeks.values()) == 3
+    assert main(["report", "--by", "ehr"]) == 0
+    assert f"== ehr {EHR_B}" in capsys.readouterr().out

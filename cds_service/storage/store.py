@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     bindparam,
     create_engine,
     event,
@@ -46,6 +47,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from cds_service.cds_hooks.limits import ID_MAX, LOCAL_CALLER, URI_MAX, UUID_MAX, fitted_key
 from cds_service.errors import StorageUnavailable
@@ -624,7 +626,19 @@ class Store:
 
     # --- reporting and retention ---------------------------------------------------------------------
 
-    def report(self, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+    def report_groups(self, start: datetime, end: datetime, by: str) -> list[str]:
+        """The services (by="service_id") or calling EHRs (by="caller") that had cards in the period."""
+        self._ready()
+        column = {"service_id": cards.c.service_id, "caller": cards.c.caller}[by]
+        with self.engine.connect() as conn:
+            found = conn.execute(select(column).where(cards.c.created_at.between(start, end)).distinct())
+            return sorted(str(value) for (value,) in found)
+
+    def report(
+        self, start: datetime, end: datetime, *, service_id: str | None = None, caller: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Per rule: cards shown and held back, and the answers given, for the period (one service's or one
+        calling EHR's cards only, when named)."""
         self._ready()
         out: dict[str, dict[str, Any]] = {}
 
@@ -643,7 +657,12 @@ class Store:
                 },
             )
 
-        in_range = cards.c.created_at.between(start, end)
+        conditions: list[ColumnElement[bool]] = [cards.c.created_at.between(start, end)]
+        if service_id is not None:
+            conditions.append(cards.c.service_id == service_id)
+        if caller is not None:
+            conditions.append(cards.c.caller == caller)
+        in_range = and_(*conditions)
         with self.engine.connect() as conn:
             for rule, suppressed, count in conn.execute(
                 select(cards.c.rule, cards.c.suppressed_because.is_not(None), func.count())

@@ -218,12 +218,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = Store(Settings.from_env().database_url)
     end = _parse_day(args.until) + timedelta(days=1) if args.until else datetime.now(UTC)
     start = _parse_day(args.since) if args.since else end - timedelta(days=30)
-    report = store.report(start, end)
+    if args.by == "rule":
+        report = store.report(start, end)
+        if args.format == "json":
+            print(json.dumps({"from": start.isoformat(), "to": end.isoformat(), "rules": report}, indent=2))
+        else:
+            print(format_report(report, start, end))
+        return 0
+    groups = _report_groups(store, start, end, args.by)
     if args.format == "json":
-        print(json.dumps({"from": start.isoformat(), "to": end.isoformat(), "rules": report}, indent=2))
+        body = {"from": start.isoformat(), "to": end.isoformat(), "by": args.by, "groups": groups}
+        print(json.dumps(body, indent=2))
     else:
-        print(format_report(report, start, end))
+        for name, report in groups.items():
+            print(f"== {args.by} {name}")
+            print(format_report(report, *_group_period(args.by, name, start, end)))
+            print()
     return 0
+
+
+def _report_groups(store: Any, start: datetime, end: datetime, by: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """The report per service, per calling EHR (issuer|tenant) or per week (Monday to Sunday) of the period."""
+    if by == "week":
+        first = (start - timedelta(days=start.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+        weeks: dict[str, dict[str, dict[str, Any]]] = {}
+        while first < end:
+            last = first + timedelta(days=7)
+            weeks[first.date().isoformat()] = store.report(max(first, start), min(last, end))
+            first = last
+        return weeks
+    column = {"service": "service_id", "ehr": "caller"}[by]
+    keyword = {"service": "service_id", "ehr": "caller"}[by]
+    return {name: store.report(start, end, **{keyword: name}) for name in store.report_groups(start, end, column)}
+
+
+def _group_period(by: str, name: str, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    if by != "week":
+        return start, end
+    first = datetime.fromisoformat(name).replace(tzinfo=UTC)
+    return max(first, start), min(first + timedelta(days=7), end)
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
@@ -282,6 +315,9 @@ def command_line() -> argparse.ArgumentParser:
     report.add_argument("--since", help="first day, YYYY-MM-DD (default: 30 days ago)")
     report.add_argument("--until", help="last day, YYYY-MM-DD (default: now)")
     report.add_argument("--format", choices=["text", "json"], default="text")
+    report.add_argument(
+        "--by", choices=["rule", "service", "ehr", "week"], default="rule", help="one report per service, EHR or week"
+    )
     report.set_defaults(func=cmd_report)
 
     purge = sub.add_parser("purge", help="delete card logs and feedback older than the retention period")
