@@ -1,4 +1,4 @@
-"""Lengths of what the service stores, in one place: storage.py sizes its columns from them, and protocol.py
+"""Lengths of what the service stores, in one place: storage/store.py sizes its columns from them, and cds_hooks/protocol.py
 and feedback.py refuse longer input (or a NUL character, which PostgreSQL cannot store) with a 400 before
 anything is written, so SQLite and PostgreSQL answer the same way."""
 

@@ -1,6 +1,6 @@
 """The few statements every hook call runs, executed on the DB-API connection.
 
-Each statement is still written once, with SQLAlchemy Core (`storage.py`), and compiled once per engine by
+Each statement is still written once, with SQLAlchemy Core (`store.py`), and compiled once per engine by
 SQLAlchemy for that engine's dialect: its SQL, parameter style, constants and the type conversions of its
 parameters (SQLite's datetime text, the JSON encoder) are SQLAlchemy's own. Only the per-call machinery is
 left out: building a `Connection`, looking the statement up in the compiled cache, the execution context and
