@@ -64,10 +64,10 @@ def test_no_back_pain_no_red_flag_no_cards(kb):
 
 def test_checked_names_the_configured_windows_and_leaves_out_unread_sources(kb, limits):
     (finding,) = _evaluate(kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()])
-    fever = f"body temperature ≥ {limits.fever_celsius.value:.1f} °C in the last {limits.fever_days}"
+    fever = f"Body temperature ≥ {limits.fever_celsius.value:.1f} °C in the last {limits.fever_days}"
     assert any(item.startswith(fever) for item in finding.checked)
     (unread,) = _evaluate(kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()], gaps=("observations",))
-    assert not any(item.startswith("body temperature") for item in unread.checked)
+    assert not any(item.startswith("Body temperature") for item in unread.checked)
     assert any(item.startswith("observations") for item in unread.not_checked)
 
 
@@ -141,7 +141,7 @@ def test_an_urgent_card_on_patient_view_drops_the_first_line_plan(kb):
 
 def test_checked_names_steroid_orders_unless_medications_were_unread(kb, limits):
     (finding,) = _evaluate(kb, "order-sign", [patient(40), condition(**LBP)], [lumbar_mri()])
-    steroid = f"systemic steroid orders adding up to {limits.long_term_steroid_days} days or more in the past year"
+    steroid = f"Systemic steroid orders adding up to {limits.long_term_steroid_days} days or more in the past year"
     assert steroid in finding.checked
     assert set(c.label for c in kb.red_flags.categories) <= set(finding.checked)
     (unread,) = _evaluate(
