@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from cds_service.cds_hooks.protocol import HookRequest
+from cds_service.domain.facts import Order
 from cds_service.domain.findings import RED_FLAG_RULE, Finding
 from cds_service.knowledge.loader import KNOWLEDGE_DIR, read_json
 from cds_service.storage.store import Store
@@ -47,6 +48,12 @@ class MemoryPolicy:
 BOOKKEEPING = frozenset(
     {"id", "meta", "text", "identifier", "status", "authoredOn", "subject", "encounter", "requester", "recorder"}
 )
+
+
+def order_fingerprint(order: Order) -> str:
+    """A digest of an order's clinical content (ids, dates and status left out): the same order across calls."""
+    content = {k: v for k, v in order.resource.items() if k not in BOOKKEEPING}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def fingerprint(finding: Finding) -> str:

@@ -1,6 +1,6 @@
-"""Lengths of what the service stores, in one place: storage/store.py sizes its columns from them, and cds_hooks/protocol.py
-and feedback.py refuse longer input (or a NUL character, which PostgreSQL cannot store) with a 400 before
-anything is written, so SQLite and PostgreSQL answer the same way."""
+"""Lengths of what the service stores, in one place: storage/store.py sizes its columns from them, and
+cds_hooks/protocol.py and pipeline/feedback.py refuse longer input (or a NUL character, which PostgreSQL
+cannot store) with a 400 before anything is written, so SQLite and PostgreSQL answer the same way."""
 
 from __future__ import annotations
 

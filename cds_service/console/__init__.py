@@ -189,6 +189,7 @@ def register(
         try:
             report = store.report(period.start, period.end)
             weeks = [(f"{w.first:%d %b} - {w.last:%d %b}", t) for w, t in answers.weekly(store, period)]
+            clinicians = store.clinician_report(period.start, period.end)
         except SQLAlchemyError as exc:
             store.failed("report", exc)
             raise StorageUnavailable("the card log cannot be read now; please retry") from exc
@@ -208,6 +209,7 @@ def register(
             },
             labels=answers.LABELS,
             outcomes=answers.OUTCOMES,
+            clinicians=clinicians,
         )
 
     app.register_blueprint(console)

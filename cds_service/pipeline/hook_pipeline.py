@@ -9,18 +9,22 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.cards.memory import Memory, fingerprint
+from cds_service.cards.memory import Memory, fingerprint, order_fingerprint
 from cds_service.cards.render import CardContext, render
 from cds_service.cds_hooks.protocol import CdsService, HookRequest
 from cds_service.cds_hooks.response_model import validated_response
 from cds_service.domain.clock import Clock, wall_clock
-from cds_service.domain.findings import Finding
+from cds_service.domain.facts import Order
+from cds_service.domain.findings import RED_FLAG_RULE, Finding
 from cds_service.domain.windows import ClinicalWindows
 from cds_service.fhir.patient_data import PatientDataAssembler
 from cds_service.knowledge.model import Knowledge
+from cds_service.rules.catalog import ORDER_HOOKS
 from cds_service.rules.engine import evaluate, orders_in_question, unreadable_orders
+from cds_service.rules.recommendations.imaging import RULE as IMAGING_RULE
+from cds_service.rules.recommendations.orders import is_lumbar_imaging
 from cds_service.settings import Settings
-from cds_service.storage.store import CardRecord, Store
+from cds_service.storage.store import CardRecord, ImagingOrderRecord, Store
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,9 @@ class HookPipeline:
         log += [
             self._record(service, request, findings[i], prints[i], str(uuid.uuid4()), why) for i, why in reasons.items()
         ]
+        imaging = self._imaging_orders(service, request, orders, findings, log)
         try:
-            self.store.log_cards(log, now)
+            self.store.log_cards(log, now, imaging)
         except (SQLAlchemyError, OSError, UnicodeError) as exc:
             # Advice survives a failing disk: the cards (red flags above all) go out, the failure is logged
             # and counted, and /readyz reports the storage as degraded.
@@ -88,6 +93,35 @@ class HookPipeline:
         except (SQLAlchemyError, OSError) as exc:
             self.store.failed("memory read", exc)
             return {}
+
+    def _imaging_orders(
+        self,
+        service: CdsService,
+        request: HookRequest,
+        orders: tuple[Order, ...],
+        findings: list[Finding],
+        log: list[CardRecord],
+    ) -> list[ImagingOrderRecord]:
+        """The lumbar imaging orders this order-hook call saw, for the clinician report cards: who ordered,
+        whether the record showed a red flag, and the imaging card shown about each."""
+        if request.hook not in ORDER_HOOKS:
+            return []
+        red_flag = any(f.rule == RED_FLAG_RULE for f in findings)
+        shown = {r.target_ref: r.uuid for r in log if r.rule == IMAGING_RULE and r.suppressed_because is None}
+        return [
+            ImagingOrderRecord(
+                caller=request.caller,
+                user_id=request.user_id,
+                service_id=service.id,
+                hook=request.hook,
+                patient_id=request.patient_id,
+                order_fingerprint=order_fingerprint(order),
+                red_flag=red_flag,
+                card_uuid=shown.get(order.ref),
+            )
+            for order in orders
+            if is_lumbar_imaging(order, self.kb)
+        ]
 
     @staticmethod
     def _record(

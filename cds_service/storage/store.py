@@ -122,6 +122,24 @@ MEMORY_KEYS = ("caller", "encounter_id", "rule", "target_ref", "target_fingerpri
 
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
+# Every lumbar imaging order the order hooks saw, with who ordered it (context.userId) and whether the record
+# showed a red flag: what the clinician report cards count. One row per order per call; the report counts each
+# order (patient and clinical content) once per clinician. No patient appears in the report itself.
+imaging_orders = Table(
+    "imaging_orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("caller", String(URI_MAX), nullable=False),
+    Column("user_id", String(URI_MAX)),
+    Column("service_id", String(64), nullable=False),
+    Column("hook", String(32), nullable=False),
+    Column("patient_id", String(ID_MAX), nullable=False),
+    Column("order_fingerprint", String(64), nullable=False),
+    Column("red_flag", Boolean, nullable=False),
+    Column("card_uuid", String(64)),  # the imaging card shown about it (none with a red flag, or held back)
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 # Accepted JWT ids until their token expires: the replay guard shared by every instance when the database is
 # PostgreSQL (trust.ReplayGuard keeps them in a local SQLite file otherwise).
 seen_jti = Table(
@@ -149,6 +167,10 @@ ENCOUNTER_HISTORY = select(
     encounter_memory.c.answered,
 ).where(encounter_memory.c.caller == bindparam("caller"), encounter_memory.c.encounter_id == bindparam("encounter_id"))
 INSERT_CARDS = insert(cards)
+# Every column but the generated id, by name: compiled once, the DB-API row needs each of them.
+INSERT_IMAGING_ORDERS = insert(imaging_orders).values(
+    {c.name: bindparam(c.name) for c in imaging_orders.columns if c.name != "id"}
+)
 
 
 def _insert_ignore(table: Table, dialect: str) -> Any:
@@ -162,6 +184,7 @@ class HotStatements:
     encounter_history: CompiledStatement
     insert_cards: CompiledStatement
     remember_encounter: CompiledStatement
+    insert_imaging_orders: CompiledStatement
 
     @classmethod
     def compile(cls, engine: Engine) -> HotStatements:
@@ -170,6 +193,7 @@ class HotStatements:
             CompiledStatement(ENCOUNTER_HISTORY, engine),
             CompiledStatement(INSERT_CARDS, engine),
             CompiledStatement(_insert_ignore(encounter_memory, engine.dialect.name), engine),
+            CompiledStatement(INSERT_IMAGING_ORDERS, engine),
         )
 
 
@@ -250,6 +274,18 @@ class CardRecord:
 
 
 @dataclass(frozen=True)
+class ImagingOrderRecord:
+    caller: str
+    user_id: str | None
+    service_id: str
+    hook: str
+    patient_id: str
+    order_fingerprint: str
+    red_flag: bool
+    card_uuid: str | None
+
+
+@dataclass(frozen=True)
 class EncounterHistory:
     shown_rules: frozenset[str]
     answered: frozenset[tuple[str, str | None, str | None]]  # (rule, target ref, order fingerprint)
@@ -319,6 +355,11 @@ def _file_identity(path: str | None) -> tuple[int, int] | None:
     except OSError:
         return (0, 0)  # gone
     return (found.st_dev, found.st_ino)
+
+
+def _median(values: Sequence[float]) -> float:
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else round((values[middle - 1] + values[middle]) / 2, 3)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -492,9 +533,12 @@ class Store:
 
     # --- writing ------------------------------------------------------------------------------------
 
-    def log_cards(self, records: Iterable[CardRecord], now: datetime) -> None:
+    def log_cards(
+        self, records: Iterable[CardRecord], now: datetime, imaging: Sequence[ImagingOrderRecord] = ()
+    ) -> None:
+        """The call's cards (shown and held back) and the lumbar imaging orders it saw, in one transaction."""
         records = list(records)
-        if not records:
+        if not records and not imaging:
             return
         self._ready()
         rows = [{**r.__dict__, "evidence": list(r.evidence), "created_at": now} for r in records]
@@ -509,6 +553,9 @@ class Store:
         with self._write_turn, dbapi_session(self.engine, commit=True) as session:
             session.execute_many(self._hot.insert_cards, rows)
             session.execute_many(self._hot.remember_encounter, remembered)
+            if imaging:
+                orders = [{**o.__dict__, "created_at": now} for o in imaging]
+                session.execute_many(self._hot.insert_imaging_orders, orders)
 
     def add_feedback(
         self, service_id: str, items: Sequence[FeedbackRecord], now: datetime, caller: str = LOCAL_CALLER
@@ -711,4 +758,62 @@ class Store:
             f = conn.execute(feedback.delete().where(feedback.c.received_at < older_than)).rowcount
             c = conn.execute(cards.delete().where(cards.c.created_at < older_than)).rowcount
             conn.execute(encounter_memory.delete().where(encounter_memory.c.updated_at < older_than))
+            conn.execute(imaging_orders.delete().where(imaging_orders.c.created_at < older_than))
         return c, f
+
+    def clinician_report(self, start: datetime, end: datetime, caller: str | None = None) -> dict[str, Any]:
+        """Per clinician (context.userId): lumbar imaging orders on the order hooks, how many had no red flag
+        on the record, how many were cancelled or replaced after the imaging card (its final answer was to accept
+        a suggestion), and the override reasons given; beside the median of their peers. Each order (a
+        patient and its clinical content) counts once per clinician; no patient is named."""
+        self._ready()
+        in_range: list[ColumnElement[bool]] = [imaging_orders.c.created_at.between(start, end)]
+        if caller is not None:
+            in_range.append(imaging_orders.c.caller == caller)
+        with self.engine.connect() as conn:
+            seen = conn.execute(
+                select(
+                    imaging_orders.c.user_id,
+                    imaging_orders.c.patient_id,
+                    imaging_orders.c.order_fingerprint,
+                    imaging_orders.c.red_flag,
+                    imaging_orders.c.card_uuid,
+                ).where(and_(*in_range))
+            ).all()
+            uuids = {row.card_uuid for row in seen if row.card_uuid}
+            answers = conn.execute(
+                select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.reason_code)
+                .where(feedback.c.card_uuid.in_(uuids))
+                .order_by(feedback.c.outcome_timestamp, feedback.c.id)
+            ).all()
+        final = {uuid: (outcome, reason) for uuid, outcome, reason in answers}  # the latest answer per card
+        orders: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        for row in seen:
+            order = orders.setdefault(row.user_id or "(no userId)", {}).setdefault(
+                (row.patient_id, row.order_fingerprint), {"red_flag": False, "cards": set()}
+            )
+            order["red_flag"] |= bool(row.red_flag)
+            if row.card_uuid:
+                order["cards"].add(row.card_uuid)
+        clinicians: dict[str, dict[str, Any]] = {}
+        for user, by_order in sorted(orders.items()):
+            reasons: dict[str, int] = {}
+            changed = 0
+            for order in by_order.values():
+                outcomes = [final[c] for c in order["cards"] if c in final]
+                changed += any(outcome == "accepted" for outcome, _ in outcomes)
+                for outcome, reason in outcomes:
+                    if outcome == "overridden":
+                        reasons[reason or "(no reason)"] = reasons.get(reason or "(no reason)", 0) + 1
+            total = len(by_order)
+            without = sum(1 for order in by_order.values() if not order["red_flag"])
+            clinicians[user] = {
+                "imaging_orders": total,
+                "without_red_flag": without,
+                "without_red_flag_share": round(without / total, 3),
+                "cancelled_or_replaced": changed,
+                "override_reasons": reasons,
+            }
+        shares = sorted(c["without_red_flag_share"] for c in clinicians.values())
+        peers = _median(shares) if shares else None
+        return {"clinicians": clinicians, "peer_median_without_red_flag_share": peers}

@@ -9,6 +9,8 @@ cds-service dev [--port P] [--fhir-port P]  # local FHIR server + fixtures + ser
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import signal
@@ -218,6 +220,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = Store(Settings.from_env().database_url)
     end = _parse_day(args.until) + timedelta(days=1) if args.until else datetime.now(UTC)
     start = _parse_day(args.since) if args.since else end - timedelta(days=30)
+    if args.by == "clinician":
+        print(_clinician_report(store.clinician_report(start, end), start, end, args.format))
+        return 0
+    if args.format == "csv":
+        raise SystemExit("--format csv is for --by clinician")
     if args.by == "rule":
         report = store.report(start, end)
         if args.format == "json":
@@ -235,6 +242,35 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(format_report(report, *_group_period(args.by, name, start, end)))
             print()
     return 0
+
+
+CLINICIAN_COLUMNS = ("imaging_orders", "without_red_flag", "without_red_flag_share", "cancelled_or_replaced")
+
+
+def _clinician_report(report: dict[str, Any], start: datetime, end: datetime, fmt: str) -> str:
+    """Report cards: each clinician's lumbar imaging orders against the median of their peers."""
+    clinicians, peers = report["clinicians"], report["peer_median_without_red_flag_share"]
+    if fmt == "json":
+        return json.dumps({"from": start.isoformat(), "to": end.isoformat(), **report}, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["clinician", *CLINICIAN_COLUMNS, "peer_median_without_red_flag_share", "override_reasons"])
+        for user, row in clinicians.items():
+            reasons = ";".join(f"{code}={n}" for code, n in sorted(row["override_reasons"].items()))
+            writer.writerow([user, *(row[c] for c in CLINICIAN_COLUMNS), peers, reasons])
+        return out.getvalue().rstrip("\n")
+    lines = [f"Lumbar imaging orders from {start.date().isoformat()} to {end.date().isoformat()}", ""]
+    peer_text = f"{peers * 100:.0f}%" if peers is not None else "-"
+    for user, row in clinicians.items():
+        lines.append(
+            f"{user}: {row['imaging_orders']} imaging orders, {row['without_red_flag']} without a red flag "
+            f"({row['without_red_flag_share'] * 100:.0f}%; peers' median {peer_text}), "
+            f"{row['cancelled_or_replaced']} cancelled or replaced after a card"
+        )
+        for code, n in sorted(row["override_reasons"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"    override reason {code}: {n}")
+    return "\n".join(lines)
 
 
 def _report_groups(store: Any, start: datetime, end: datetime, by: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -314,9 +350,12 @@ def command_line() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="per-rule card, acceptance and override numbers (CDS_DATABASE_URL)")
     report.add_argument("--since", help="first day, YYYY-MM-DD (default: 30 days ago)")
     report.add_argument("--until", help="last day, YYYY-MM-DD (default: now)")
-    report.add_argument("--format", choices=["text", "json"], default="text")
+    report.add_argument("--format", choices=["text", "json", "csv"], default="text", help="csv: --by clinician")
     report.add_argument(
-        "--by", choices=["rule", "service", "ehr", "week"], default="rule", help="one report per service, EHR or week"
+        "--by",
+        choices=["rule", "service", "ehr", "week", "clinician"],
+        default="rule",
+        help="one report per service, EHR or week; or report cards per clinician (lumbar imaging orders)",
     )
     report.set_defaults(func=cmd_report)
 
