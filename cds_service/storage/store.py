@@ -408,7 +408,8 @@ class Store:
         self._next_schema_try = 0.0
         # An SQLite file deleted or replaced under a running worker: its open connections would go on writing
         # to the old, unlinked file (lost with the process). Each call compares the path's identity (one stat)
-        # with the file the schema was made in, and starts a new file when they differ.
+        # with the file the schema was made in, and starts a new file when they differ. A new file that got the
+        # old one's inode number back looks the same; it is empty, and "no such table" remakes the schema.
         self._sqlite_path = _sqlite_file(url)
         self._file_made: tuple[int, int] | None = None
         if not url.startswith("sqlite") and not self._wait_for_server(wait_s):
