@@ -50,10 +50,17 @@ BOOKKEEPING = frozenset(
 )
 
 
+def _clinical_content(order: Order) -> dict[str, object]:
+    return {k: v for k, v in order.resource.items() if k not in BOOKKEEPING}
+
+
+def _digest(content: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
 def order_fingerprint(order: Order) -> str:
     """A digest of an order's clinical content (ids, dates and status left out): the same order across calls."""
-    content = {k: v for k, v in order.resource.items() if k not in BOOKKEEPING}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return _digest(_clinical_content(order))
 
 
 def fingerprint(finding: Finding) -> str:
@@ -62,8 +69,8 @@ def fingerprint(finding: Finding) -> str:
     same order content matches across calls and sessions."""
     content: dict[str, object] = {"rule": finding.rule, "facts": finding.facts}
     if finding.target is not None:
-        content["target"] = {k: v for k, v in finding.target.resource.items() if k not in BOOKKEEPING}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        content["target"] = _clinical_content(finding.target)
+    return _digest(content)
 
 
 class Memory:

@@ -10,11 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.cards.render import override_reason_names
+from cds_service.cds_hooks.http_body import json_body
 from cds_service.cds_hooks.protocol import CdsService, parse_hook_request
 from cds_service.console import answers, gallery
 from cds_service.console.access import admitted
@@ -25,7 +25,7 @@ from cds_service.errors import ConsoleCredentialRequired, ProtocolError, Storage
 from cds_service.fhir.patient_data import PatientDataAssembler
 from cds_service.knowledge.loader import read_knowledge
 from cds_service.knowledge.model import Knowledge
-from cds_service.pipeline.feedback import parse_feedback
+from cds_service.pipeline.feedback import parse_feedback, store_feedback
 from cds_service.pipeline.hook_pipeline import HookPipeline
 from cds_service.settings import Settings
 from cds_service.storage.store import Store
@@ -57,34 +57,21 @@ def _patients(directory: Path) -> list[dict[str, str]]:
     return out
 
 
-def holds_back(settings: Settings) -> dict[str, dict[str, str]]:
+def holds_back(settings: Settings, kb: Knowledge) -> dict[str, dict[str, str]]:
     """Per card topic code (card.source.topic.code), per override reason: what memory will hold back after a
     dismissal with that reason (memory.json), so that the page says it before the clinician sends it. A
     reason not named, or no reason at all, holds nothing back."""
     if not settings.memory_enabled:
         return {}
-    memory, cards = read_knowledge("memory.json"), read_knowledge("cards.json")
+    memory, rules = read_knowledge("memory.json"), kb.cards.cards["rules"]
     return {
-        cards["rules"][rule]["topic_code"]: {code: memory["holds_back"][code] for code in codes}
+        rules[rule]["topic_code"]: {code: memory["holds_back"][code] for code in codes}
         for rule, codes in memory["suppressing_reasons"].items()
     }
 
 
 # The console's own identity in the card log: its cards and the feedback on them are its own, never an EHR's.
 CONSOLE_CALLER = "console"
-
-
-def _json_body() -> Any:
-    """The request's JSON. Only application/json is read: a cross-site form cannot send it without a CORS
-    preflight, so another page cannot use the browser's console credential to post here."""
-    if (request.mimetype or "") != "application/json":
-        raise ProtocolError(
-            "the request body must be JSON (Content-Type: application/json)", status=415, code="not-supported"
-        )
-    try:
-        return orjson.loads(request.get_data(cache=False) or b"")
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"the request body is not valid JSON at line {exc.lineno} column {exc.colno}") from exc
 
 
 def _draft_orders(directory: Path) -> dict[str, Any]:
@@ -117,6 +104,7 @@ def register(
     reason_names = override_reason_names(kb)
     # Read once: the fixture patients' names and the draft orders do not change while the service runs.
     patients, draft_orders = _patients(directory), _draft_orders(directory)
+    held_back_by_reason = holds_back(settings, kb)  # memory.json does not change while the service runs either
 
     @console.before_request
     def require_admin() -> Any:
@@ -138,7 +126,7 @@ def register(
             "draftOrders": draft_orders,
             "hooks": list(HOOKS),
             "authRequired": settings.auth_required,
-            "holdsBack": holds_back(settings),
+            "holdsBack": held_back_by_reason,
             # With authentication on, the page calls the service through the console (behind its credential):
             # discovery from here, hook calls and feedback to the endpoints below.
             "discovery": {"services": [s.discovery() for s in services.values()]},
@@ -152,20 +140,13 @@ def register(
         """A hook call from the Try page, answered by the pipeline in process as the console's own caller: an
         EHR's JWT cannot be had in a browser page (each is signed for one URL and one use)."""
         service = _service(service_id)
-        hook_request = replace(parse_hook_request(_json_body(), service), caller=CONSOLE_CALLER)
+        hook_request = replace(parse_hook_request(json_body(), service), caller=CONSOLE_CALLER)
         return jsonify(pipeline.answer(service, hook_request, allowed_servers=fhir_servers or None).body)
 
     @console.post("/feedback/<service_id>")
     def feedback_in_process(service_id: str) -> Any:
         _service(service_id)
-        items = parse_feedback(_json_body())
-        try:
-            known = store.add_feedback(service_id, items, clock(), CONSOLE_CALLER)
-        except (SQLAlchemyError, OSError, UnicodeError) as exc:
-            store.failed("feedback", exc)
-            raise StorageUnavailable("the feedback could not be stored; please retry") from exc
-        unknown = [item.card_uuid for item, is_known in zip(items, known, strict=True) if not is_known]
-        return jsonify({"stored": len(items), "unknownCards": unknown} if unknown else {"stored": len(items)})
+        return jsonify(store_feedback(store, service_id, parse_feedback(json_body()), clock(), CONSOLE_CALLER))
 
     def _service(service_id: str) -> CdsService:
         service = services.get(service_id)

@@ -3,13 +3,18 @@ the pydantic models of cds_hooks/feedback_model.py, then what the store needs (s
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from cds_service.cds_hooks.feedback_model import FeedbackItem, read_feedback
 from cds_service.cds_hooks.limits import ID_MAX, URI_MAX, UUID_MAX, require_storable
-from cds_service.errors import ProtocolError
-from cds_service.storage.store import FeedbackRecord
+from cds_service.errors import ProtocolError, StorageUnavailable
+from cds_service.storage.store import FeedbackRecord, Store
+
+log = logging.getLogger(__name__)
 
 
 def _timestamp(value: Any, where: str) -> datetime:
@@ -60,3 +65,19 @@ def _record(item: FeedbackItem, where: str) -> FeedbackRecord:
         user_comment=comment,
         outcome_timestamp=_timestamp(item.outcomeTimestamp, where),
     )
+
+
+def store_feedback(
+    store: Store, service_id: str, items: list[FeedbackRecord], now: datetime, caller: str
+) -> dict[str, Any]:
+    """Store every item before answering, and the answer's body: never a 200 for feedback that was not stored
+    (a StorageUnavailable, 503 with Retry-After: the EHR should retry)."""
+    try:
+        known = store.add_feedback(service_id, items, now, caller)
+    except (SQLAlchemyError, OSError, UnicodeError) as exc:
+        store.failed("feedback", exc)
+        raise StorageUnavailable("the feedback could not be stored; please retry") from exc
+    unknown = [item.card_uuid for item, is_known in zip(items, known, strict=True) if not is_known]
+    if unknown:
+        log.warning("feedback for unknown cards", extra={"service": service_id, "cards": len(unknown)})
+    return {"stored": len(items), "unknownCards": unknown} if unknown else {"stored": len(items)}

@@ -11,22 +11,22 @@ from typing import Any
 import orjson
 from flask import Blueprint, Flask, current_app, g, has_request_context, jsonify, request
 from flask.json.provider import DefaultJSONProvider
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from cds_service import console, logs
 from cds_service.cards.memory import Memory, MemoryPolicy
 from cds_service.cards.render import validate_order_templates
+from cds_service.cds_hooks.http_body import json_body
 from cds_service.cds_hooks.limits import LOCAL_CALLER
 from cds_service.cds_hooks.protocol import CdsService, load_services, parse_hook_request
 from cds_service.domain.clock import Clock, wall_clock
-from cds_service.errors import AuthenticationFailed, ProtocolError, ServiceError, StorageUnavailable
+from cds_service.errors import AuthenticationFailed, ProtocolError, ServiceError
 from cds_service.fhir.client import FhirClient
 from cds_service.fhir.models import preload
 from cds_service.fhir.patient_data import PatientDataAssembler
 from cds_service.fhir.selection import selector_for
 from cds_service.knowledge.model import knowledge
-from cds_service.pipeline.feedback import parse_feedback
+from cds_service.pipeline.feedback import parse_feedback, store_feedback
 from cds_service.pipeline.hook_pipeline import HookPipeline
 from cds_service.rules.registry import check_knowledge
 from cds_service.security.trust import (
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = wall_clock) -
     logs.configure(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.json = FastJson(app)  # orjson: the responses (and, in _json_body, the requests) at C speed
+    app.json = FastJson(app)  # orjson: the responses (and, in cds_hooks.http_body, the requests) at C speed
 
     kb = knowledge()
     preload()
@@ -216,7 +216,7 @@ def _service_and_body(service_id: str) -> tuple[CdsService, Any]:
     if service is None:
         raise ProtocolError(f"no CDS service with id {service_id!r}", status=404, code="not-found")
     g.service = service_id
-    return service, _json_body()
+    return service, json_body()
 
 
 @api.post("/cds-services/<service_id>")
@@ -245,52 +245,9 @@ def _audience(settings: Settings) -> str:
 @api.post("/cds-services/<service_id>/feedback")
 def receive_feedback(service_id: str) -> Any:
     _, body = _service_and_body(service_id)
-    items = parse_feedback(body)
-    store = _cds().store
-    try:
-        caller: Caller | None = g.get("caller")
-        known = store.add_feedback(service_id, items, _cds().clock(), caller_key(caller) if caller else LOCAL_CALLER)
-    except (SQLAlchemyError, OSError, UnicodeError) as exc:
-        # Never a 200 for feedback that was not stored: the EHR should retry.
-        store.failed("feedback", exc)
-        raise StorageUnavailable("the feedback could not be stored; please retry") from exc
-    unknown = [item.card_uuid for item, is_known in zip(items, known, strict=True) if not is_known]
-    if unknown:
-        log.warning("feedback for unknown cards", extra={"service": service_id, "cards": len(unknown)})
-    return jsonify({"stored": len(items), "unknownCards": unknown} if unknown else {"stored": len(items)})
-
-
-def _body_bytes() -> bytes | None:
-    """The whole body, or None when it is over the size limit. A declared length over the limit is refused by
-    Werkzeug before this; a chunked body has none, and Werkzeug's stream would end it silently at the limit
-    (a cut body parsed as if whole), so one byte past the limit is read from the server's own stream."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-        raw = request.environ["wsgi.input"].read(limit + 1) or b""
-        return None if len(raw) > limit else raw
-    return request.get_data(cache=False) or b""
-
-
-def _json_body() -> Any:
-    """The decoded JSON body; a ProtocolError otherwise (415 for a non-JSON type, 413 over the limit, 400 for
-    bad JSON)."""
-    mimetype = request.mimetype or ""
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise ProtocolError(
-            "the request body must be JSON (Content-Type: application/json)", status=415, code="not-supported"
-        )
-    raw = _body_bytes()
-    if raw is None:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        raise ProtocolError(f"the request body is larger than {limit} bytes", status=413, code="too-costly")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if "depth limit" in str(exc) or "recursion" in str(exc):
-            raise ProtocolError("the request body is nested too deeply") from exc
-        if "surrogate" in str(exc):  # a lone "\\ud800": no database or log could encode it
-            raise ProtocolError("the request body contains a lone UTF-16 surrogate (\\ud800-\\udfff)") from exc
-        raise ProtocolError(f"the request body is not valid JSON at line {exc.lineno} column {exc.colno}") from exc
+    caller: Caller | None = g.get("caller")
+    who = caller_key(caller) if caller else LOCAL_CALLER
+    return jsonify(store_feedback(_cds().store, service_id, parse_feedback(body), _cds().clock(), who))
 
 
 class FastJson(DefaultJSONProvider):

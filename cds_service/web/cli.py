@@ -234,12 +234,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     groups = _report_groups(store, start, end, args.by)
     if args.format == "json":
-        body = {"from": start.isoformat(), "to": end.isoformat(), "by": args.by, "groups": groups}
+        reports = {name: report for name, (_, _, report) in groups.items()}
+        body = {"from": start.isoformat(), "to": end.isoformat(), "by": args.by, "groups": reports}
         print(json.dumps(body, indent=2))
     else:
-        for name, report in groups.items():
+        for name, (first, last, report) in groups.items():
             print(f"== {args.by} {name}")
-            print(format_report(report, *_group_period(args.by, name, start, end)))
+            print(format_report(report, first, last))
             print()
     return 0
 
@@ -273,26 +274,25 @@ def _clinician_report(report: dict[str, Any], start: datetime, end: datetime, fm
     return "\n".join(lines)
 
 
-def _report_groups(store: Any, start: datetime, end: datetime, by: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """The report per service, per calling EHR (issuer|tenant) or per week (Monday to Sunday) of the period."""
+Grouped = dict[str, tuple[datetime, datetime, dict[str, dict[str, Any]]]]
+
+
+def _report_groups(store: Any, start: datetime, end: datetime, by: str) -> Grouped:
+    """The report per service, per calling EHR (issuer|tenant) or per week (Monday to Sunday) of the period,
+    each with the period it covers."""
     if by == "week":
         first = (start - timedelta(days=start.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
-        weeks: dict[str, dict[str, dict[str, Any]]] = {}
+        weeks: Grouped = {}
         while first < end:
-            last = first + timedelta(days=7)
-            weeks[first.date().isoformat()] = store.report(max(first, start), min(last, end))
-            first = last
+            period = (max(first, start), min(first + timedelta(days=7), end))
+            weeks[first.date().isoformat()] = (*period, store.report(*period))
+            first += timedelta(days=7)
         return weeks
-    column = {"service": "service_id", "ehr": "caller"}[by]
-    keyword = {"service": "service_id", "ehr": "caller"}[by]
-    return {name: store.report(start, end, **{keyword: name}) for name in store.report_groups(start, end, column)}
-
-
-def _group_period(by: str, name: str, start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    if by != "week":
-        return start, end
-    first = datetime.fromisoformat(name).replace(tzinfo=UTC)
-    return max(first, start), min(first + timedelta(days=7), end)
+    column = {"service": "service_id", "ehr": "caller"}[by]  # the store's column, and its report's filter
+    return {
+        name: (start, end, store.report(start, end, **{column: name}))
+        for name in store.report_groups(start, end, column)
+    }
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
