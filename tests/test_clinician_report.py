@@ -55,6 +55,8 @@ def test_each_clinician_sees_their_imaging_orders_against_the_median_of_their_pe
 
     now = datetime.now(UTC)
     report = app.extensions["cds"].store.clinician_report(now - timedelta(hours=1), now + timedelta(hours=1))
+    weekly = {user: row.pop("weekly") for user, row in report["clinicians"].items()}
+    assert [sum(w["imaging_orders"] for w in weekly[user]) for user in (A, B)] == [2, 2]
     assert report["clinicians"] == {
         A: {
             "imaging_orders": 2,
@@ -127,3 +129,30 @@ def test_the_console_answers_page_shows_the_clinician_report(tmp_path):
     assert f'<tr data-clinician="{A}"><th scope="row">{A}</th><td>1</td><td>1</td><td>100%</td>' in page
     assert f'<tr data-clinician="{B}"><th scope="row">{B}</th><td>1</td><td>0</td><td>0%</td>' in page
     assert "against the median of their peers\n(50%" in page
+
+
+def test_each_clinicians_weekly_trend_lists_every_week_of_the_period_with_its_orders(database_url, monkeypatch, capsys):
+    wednesday = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    wednesday -= timedelta(days=wednesday.weekday() - 2)  # mid-week: an hour either side stays in the week
+    moment = [wednesday]
+    app = create_app(dev_settings(database_url=database_url), clock=lambda: moment[0])
+    client = app.test_client()
+    _sign(client, A, "lbp-acute", "enc-1")  # week 1: one order, no red flag
+    moment[0] = wednesday + timedelta(days=14)  # week 2: none
+    _sign(client, A, "lbp-ten-weeks", "enc-2")  # week 3: two orders, one with a red flag
+    _sign(client, A, "lbp-cauda-equina", "enc-3")
+
+    report = app.extensions["cds"].store.clinician_report(
+        wednesday - timedelta(hours=1), moment[0] + timedelta(hours=1)
+    )
+    weekly = report["clinicians"][A]["weekly"]
+    monday = (wednesday - timedelta(days=2)).date()
+    assert [w["week"] for w in weekly] == [(monday + timedelta(days=7 * i)).isoformat() for i in range(3)]
+    assert [w["imaging_orders"] for w in weekly] == [1, 0, 2]
+    assert [w["without_red_flag"] for w in weekly] == [1, 0, 1]
+
+    monkeypatch.setenv("CDS_DATABASE_URL", app.extensions["cds"].store.url)
+    since, until = monday.isoformat(), (monday + timedelta(days=20)).isoformat()
+    assert main(["report", "--by", "clinician", "--since", since, "--until", until, "--format", "csv"]) == 0
+    (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert row["weekly"].split(";") == [f"{w['week']}={w['imaging_orders']}/{w['without_red_flag']}" for w in weekly]

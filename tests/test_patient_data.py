@@ -95,7 +95,7 @@ def test_a_failing_optional_query_gives_cards_that_say_what_was_not_checked(clie
     response = client.post("/cds-services/lbp-order-sign", json=no_prefetch())
     assert response.status_code == 200
     detail = response.get_json()["cards"][0]["detail"]
-    assert "Not checked" in detail and "body temperature" in detail and "HTTP 503" in detail
+    assert "Not checked" in detail and "body temperature" in detail.lower() and "HTTP 503" in detail
 
 
 def test_an_unreachable_fhir_server_is_412(settings):

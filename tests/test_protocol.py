@@ -196,7 +196,7 @@ def test_null_and_operation_outcome_prefetch_keys_count_as_missing(client):
     response = client.post("/cds-services/lbp-order-sign", json=body)
     assert response.status_code == 200
     detail = response.get_json()["cards"][0]["detail"]
-    assert "Not checked" in detail and "body temperature" in detail and "medication orders" in detail
+    assert "Not checked" in detail and "body temperature" in detail.lower() and "medication orders" in detail.lower()
 
 
 # --- CORS (req 208) ------------------------------------------------------------------------------------

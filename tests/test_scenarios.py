@@ -3,6 +3,7 @@ full prefetch; no prefetch with a stubbed FHIR server (`responses`); no prefetch
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 from typing import Any
@@ -95,3 +96,27 @@ def test_scenario_with_partial_prefetch_and_the_rest_from_real_fhir_server(local
         time.sleep(0.01)
     fetched = sorted(r["path"].split("/")[2] for r in local_fhir.requests[before:])
     assert fetched == sorted(k.query.split("/")[0].split("?")[0] for k in service.prefetch if k.name != "conditions")
+
+
+REFERENCE = re.compile(r"\b([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
+
+
+def _is_fhir_resource_type(word: str) -> bool:
+    """A FHIR R4 resource type name: fhir.resources has a model module for each (ACP/APS is a citation)."""
+    return importlib.util.find_spec(f"fhir.resources.R4B.{word.lower()}") is not None
+
+
+def test_the_reference_check_knows_a_fhir_reference_from_a_citation():
+    assert [m.group(1) for m in REFERENCE.finditer("Condition/lbp-1 and ACP/APS")] == ["Condition", "ACP"]
+    assert _is_fhir_resource_type("Condition") and _is_fhir_resource_type("QuestionnaireResponse")
+    assert not _is_fhir_resource_type("ACP")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_every_card_reads_in_ten_seconds_summary_under_140_and_no_raw_fhir_id(client, scenario):
+    """Issue 30: a summary the EHR shows whole, and a detail that names record entries in words."""
+    cards = client.post(_service_url(scenario), json=_request(scenario, prefetch="full")).get_json()["cards"]
+    for card in cards:
+        assert len(card["summary"]) < 140, card["summary"]
+        raw = [m.group(0) for m in REFERENCE.finditer(card.get("detail", "")) if _is_fhir_resource_type(m.group(1))]
+        assert raw == [], card["detail"]

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from cds_service.domain.facts import Order, OrderFact
+from cds_service.domain.evidence import EntryName, name_entries
+from cds_service.domain.facts import Order, OrderFact, PatientRecord
 from cds_service.domain.findings import BackPainEpisode, Finding
 from cds_service.fhir.models import model_for
 from cds_service.knowledge.model import Knowledge
@@ -31,6 +32,8 @@ class CardContext:
     patient_id: str
     encounter_id: str | None
     user_id: str | None
+    # The record the findings were drawn from: the cards name the entries they are based on from it, in words.
+    record: PatientRecord | None = None
 
 
 def _content(kb: Knowledge) -> tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]:
@@ -58,7 +61,7 @@ def render_card(finding: Finding, ctx: CardContext, kb: Knowledge) -> dict[str, 
     cards, citations, reasons = _content(kb)
     spec = cards["rules"][finding.rule]
     variant = spec.get("variants", {}).get(finding.facts.get("variant", ""), {})
-    fields = _fields(finding, kb)
+    fields = _fields(finding, kb, _names(finding, ctx.record))
     summary = (variant.get("summary") or spec["summary"]).format_map(fields)
     detail = (variant.get("detail") or spec["detail"]).format_map(fields)
     if len(summary) >= SUMMARY_LIMIT:
@@ -207,20 +210,31 @@ def _episode_text(episode: BackPainEpisode | None) -> str:
     return f"{episode.phase} low back pain (onset {episode.onset.date().isoformat()}, {ago} ago)"
 
 
+def _capitalised(items: tuple[str, ...]) -> list[str]:
+    return [item[:1].upper() + item[1:] for item in items]
+
+
 def _bullets(items: list[str] | tuple[str, ...]) -> str:
     return "\n".join(f"- {item}" for item in items)
 
 
-def _fields(finding: Finding, kb: Knowledge) -> dict[str, str]:
+def _names(finding: Finding, record: PatientRecord | None) -> dict[str, EntryName]:
+    refs = [*finding.evidence, *(f.evidence for f in finding.red_flags), *(c.evidence for c in finding.cautions)]
+    return name_entries(refs, record)
+
+
+def _fields(finding: Finding, kb: Knowledge, names: Mapping[str, EntryName]) -> dict[str, str]:
     not_checked = ""
     if finding.not_checked:
-        not_checked = "\n**Not checked** (data not available):\n\n" + _bullets(finding.not_checked) + "\n"
-    red_flags = _bullets([f"**{f.category_label}**: {f.description} ({f.evidence})" for f in finding.red_flags])
+        not_checked = "\n**Not checked** (data not available):\n\n" + _bullets(_capitalised(finding.not_checked)) + "\n"
+    red_flags = _bullets(
+        [f"**{f.category_label}**: {f.description} ({names[f.evidence].kind})" for f in finding.red_flags]
+    )
     advice = _bullets(list(dict.fromkeys(f.advice for f in finding.red_flags)))
     episode = _episode_text(finding.episode)
     cautions = ""
     if finding.cautions:
-        items = [f"**{c.label}**: {c.description} ({c.evidence}); {c.why}" for c in finding.cautions]
+        items = [f"**{c.label}**: {c.description} ({names[c.evidence].kind}); {c.why}" for c in finding.cautions]
         cautions = "\n**Also on the record** (not counted as red flags):\n\n" + _bullets(items) + "\n"
     notes = ("\n" + _bullets(finding.notes) + "\n") if finding.notes else ""
     cancel_note = ""
@@ -234,7 +248,15 @@ def _fields(finding: Finding, kb: Knowledge) -> dict[str, str]:
         "order": _order_label(finding.target, kb),
         "episode": episode,
         "Episode": episode.capitalize(),
-        "checked": _bullets(finding.checked),
+        "checked": _bullets(_capitalised(finding.checked)),
+        # What was checked goes last and short: the reason and the alternative lead.
+        "checked_count": str(len(finding.checked)),
+        "checked_inline": "; ".join(_capitalised(finding.checked)),
+        "not_checked_inline": (
+            " **Not checked** (data not available): " + "; ".join(_capitalised(finding.not_checked)) + "."
+            if finding.not_checked
+            else ""
+        ),
         "not_checked": not_checked,
         "red_flags": red_flags,
         "advice": advice,
@@ -242,7 +264,7 @@ def _fields(finding: Finding, kb: Knowledge) -> dict[str, str]:
         "cautions": cautions,
         "notes": notes,
         "cancel_note": cancel_note,
-        "evidence": ", ".join(dict.fromkeys(finding.evidence)),
+        "evidence": "; ".join(names[ref].full for ref in dict.fromkeys(finding.evidence)),
         "urgency": finding.facts.get("urgency", ""),
     }
 

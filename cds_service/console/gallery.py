@@ -78,7 +78,7 @@ def build(
         orders = orders_in_question(request.hook, record, request.selections)
         findings = evaluate(request.hook, record, orders, kb, now, windows)
         findings += unreadable_orders(request.hook, record, request.selections)
-        ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id)
+        ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id, record)
         rendered = render(findings, ctx, kb)
         entries.append(
             GalleryEntry(

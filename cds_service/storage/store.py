@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -355,6 +355,29 @@ def _file_identity(path: str | None) -> tuple[int, int] | None:
     except OSError:
         return (0, 0)  # gone
     return (found.st_dev, found.st_ino)
+
+
+def _monday(moment: datetime) -> date:
+    day = _utc(moment).date()
+    return day - timedelta(days=day.weekday())
+
+
+def _weekly_orders(orders: Iterable[dict[str, Any]], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """A clinician's trend: per week (Monday to Sunday, as `report --by week`) of the period, every week
+    listed even when empty, the imaging orders first seen that week and how many had no red flag."""
+    weeks: dict[date, list[int]] = {}
+    week, last_day = (
+        _monday(start),
+        (_utc(end) - timedelta(microseconds=1)).date(),
+    )  # an end at midnight: the day before
+    while week <= last_day:
+        weeks[week] = [0, 0]
+        week += timedelta(days=7)
+    for order in orders:
+        counts = weeks.setdefault(_monday(order["first"]), [0, 0])
+        counts[0] += 1
+        counts[1] += not order["red_flag"]
+    return [{"week": w.isoformat(), "imaging_orders": n, "without_red_flag": m} for w, (n, m) in sorted(weeks.items())]
 
 
 def _median(values: Sequence[float]) -> float:
@@ -779,6 +802,7 @@ class Store:
                     imaging_orders.c.order_fingerprint,
                     imaging_orders.c.red_flag,
                     imaging_orders.c.card_uuid,
+                    imaging_orders.c.created_at,
                 ).where(and_(*in_range))
             ).all()
             uuids = {row.card_uuid for row in seen if row.card_uuid}
@@ -791,9 +815,11 @@ class Store:
         orders: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         for row in seen:
             order = orders.setdefault(row.user_id or "(no userId)", {}).setdefault(
-                (row.patient_id, row.order_fingerprint), {"red_flag": False, "cards": set()}
+                (row.patient_id, row.order_fingerprint), {"red_flag": False, "cards": set(), "first": None}
             )
             order["red_flag"] |= bool(row.red_flag)
+            seen_at = _utc(row.created_at)
+            order["first"] = seen_at if order["first"] is None else min(order["first"], seen_at)
             if row.card_uuid:
                 order["cards"].add(row.card_uuid)
         clinicians: dict[str, dict[str, Any]] = {}
@@ -814,6 +840,7 @@ class Store:
                 "without_red_flag_share": round(without / total, 3),
                 "cancelled_or_replaced": changed,
                 "override_reasons": reasons,
+                "weekly": _weekly_orders(by_order.values(), start, end),
             }
         shares = sorted(c["without_red_flag_share"] for c in clinicians.values())
         peers = _median(shares) if shares else None

@@ -256,10 +256,13 @@ def _clinician_report(report: dict[str, Any], start: datetime, end: datetime, fm
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["clinician", *CLINICIAN_COLUMNS, "peer_median_without_red_flag_share", "override_reasons"])
+        header = ["clinician", *CLINICIAN_COLUMNS, "peer_median_without_red_flag_share", "override_reasons", "weekly"]
+        writer.writerow(header)
         for user, row in clinicians.items():
             reasons = ";".join(f"{code}={n}" for code, n in sorted(row["override_reasons"].items()))
-            writer.writerow([user, *(row[c] for c in CLINICIAN_COLUMNS), peers, reasons])
+            # week=orders/without a red flag, one field so that the file stays one row per clinician
+            weekly = ";".join(f"{w['week']}={w['imaging_orders']}/{w['without_red_flag']}" for w in row["weekly"])
+            writer.writerow([user, *(row[c] for c in CLINICIAN_COLUMNS), peers, reasons, weekly])
         return out.getvalue().rstrip("\n")
     lines = [f"Lumbar imaging orders from {start.date().isoformat()} to {end.date().isoformat()}", ""]
     peer_text = f"{peers * 100:.0f}%" if peers is not None else "-"
@@ -271,7 +274,12 @@ def _clinician_report(report: dict[str, Any], start: datetime, end: datetime, fm
         )
         for code, n in sorted(row["override_reasons"].items(), key=lambda kv: -kv[1]):
             lines.append(f"    override reason {code}: {n}")
+        lines.append("    weekly, orders (without a red flag): " + _trend(row["weekly"]))
     return "\n".join(lines)
+
+
+def _trend(weekly: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{w['week']} {w['imaging_orders']} ({w['without_red_flag']})" for w in weekly)
 
 
 Grouped = dict[str, tuple[datetime, datetime, dict[str, dict[str, Any]]]]
