@@ -15,8 +15,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
+from cds_service.cards.render import rule_names
+from cds_service.console.answers import LABELS
+from cds_service.knowledge.model import knowledge
 from cds_service.storage.store import Store
 from cds_service.web.app import create_app
 
@@ -294,7 +298,16 @@ def test_the_gallery_in_the_browser_lists_every_scenario_with_rendered_cards(bro
     page.screenshot(path=str(SCREENSHOTS / "03-gallery.png"))
 
 
-def test_the_answers_charts_show_the_numbers_of_the_json_report(browser_page, console_service):
+def _chart(page, chart_id: str) -> dict:
+    """What Chart.js was given to draw on that canvas: labels and each dataset's label and numbers."""
+    return page.evaluate(
+        """(id) => { const c = window.Chart.getChart(id);
+                     return { labels: c.data.labels, datasets: c.data.datasets.map((d) => [d.label, d.data]) }; }""",
+        chart_id,
+    )
+
+
+def test_the_answers_charts_draw_the_numbers_of_the_json_report_with_readable_rule_names(browser_page, console_service):
     base, database = console_service
     page = browser_page
     today = datetime.now(UTC).date()
@@ -307,14 +320,92 @@ def test_the_answers_charts_show_the_numbers_of_the_json_report(browser_page, co
         datetime.combine(today - timedelta(days=6), datetime.min.time(), UTC),
         datetime.combine(today, datetime.max.time(), UTC),
     )
-    assert report  # the two calls above were logged
-    for rule, numbers in report.items():
-        for outcome in ("shown", "accepted", "overridden", "suppressed"):
-            bar = page.locator(f'#chart-rules text.value[data-row="{rule}"][data-outcome="{outcome}"]')
-            assert bar.text_content() == str(numbers[outcome]), (rule, outcome)
-    reasons = page.locator("#chart-reasons text.value").all_text_contents()
-    assert sorted(int(n) for n in reasons) == sorted(n for r in report.values() for n in r["override_reasons"].values())
+    assert report  # the calls above were logged
+    names = rule_names(knowledge())
+    rules = _chart(page, "chart-rules")
+    assert rules["labels"] == [names[rule] for rule in sorted(report)]  # words, not machine ids
+    drawn = dict(rules["datasets"])
+    for i, rule in enumerate(sorted(report)):
+        assert {o: drawn[label][i] for o, label in LABELS.items()} == {o: report[rule][o] for o in LABELS}, rule
+        row = page.locator(f'#per-rule tr[data-rule="{rule}"]')
+        assert row.locator("th").inner_text() == names[rule]
+        assert [row.locator(f'td[data-outcome="{o}"]').inner_text() for o in LABELS] == [
+            str(report[rule][o]) for o in LABELS
+        ]
+    reasons = _chart(page, "chart-reasons")
+    assert sorted(reasons["datasets"][0][1]) == sorted(
+        n for r in report.values() for n in r["override_reasons"].values()
+    )
+    assert page.locator("svg text.value").count() == 0  # no hand-drawn numbers under empty bars
+    assert page.errors == []  # type: ignore[attr-defined]
     page.screenshot(path=str(SCREENSHOTS / "04-answers.png"), full_page=True)
+
+
+def test_the_clinician_report_in_the_browser_shows_two_clinicians_with_different_imaging_rates(
+    browser_page, console_service
+):
+    base, _ = console_service
+    page = browser_page
+    careful, frequent = "Practitioner/browser-dr-careful", "Practitioner/browser-dr-frequent"
+    calls = [
+        (frequent, "lbp-acute"),
+        (frequent, "lbp-ten-weeks"),
+        (careful, "lbp-cauda-equina"),
+        (careful, "lbp-acute"),
+    ]
+    for clinician, patient in calls:
+        body = hook_request("order-sign", patient, drafts="lumbar-mri")
+        body["context"]["userId"] = clinician
+        assert requests.post(f"{base}/cds-services/lbp-order-sign", json=body, timeout=30).status_code == 200
+    page.goto(f"{base}/console/answers")
+    for clinician, share in ((frequent, "100%"), (careful, "50%")):
+        row = page.locator(f'#per-clinician tr[data-clinician="{clinician}"]')
+        assert row.locator('td[data-column="imaging_orders"]').inner_text() == "2"
+        assert row.locator('td[data-column="share"]').inner_text() == share
+    shares = _chart(page, "chart-clinicians")
+    drawn = dict(zip(shares["labels"], shares["datasets"][0][1], strict=True))
+    assert (drawn[frequent], drawn[careful]) == (100, 50)
+    assert shares["datasets"][1][0] == "peers' median (%)"
+    trend = _chart(page, "chart-clinician-weeks")
+    assert sum(dict(trend["datasets"])[frequent]) == 2 and sum(dict(trend["datasets"])[careful]) == 1
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.locator("#per-clinician").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "07-clinician-report.png"), full_page=True)
+
+
+def test_the_gallery_filter_shows_only_the_chosen_rule_and_hook(browser_page, console_service):
+    base, _ = console_service
+    page = browser_page
+    page.set_viewport_size({"width": 1200, "height": 1000})
+    page.goto(f"{base}/console/gallery")
+    everything = scenarios()
+    assert page.locator("#gallery-index li").count() == len(everything)
+    page.select_option("#filter-rule", "lbp-bed-rest")
+    visible = page.locator("section.scenario:visible")
+    expected = [s["name"] for s in everything if any(e["rule"] == "lbp-bed-rest" for e in s["expect"])]
+    assert visible.locator("h2").all_inner_texts() == expected
+    assert {c.get_attribute("data-rule") for c in page.locator("article.card:visible").all()} == {"lbp-bed-rest"}
+    assert page.locator("#gallery-index li:visible").count() == len(expected)
+    page.select_option("#filter-hook", "order-select")
+    both = [n for n in expected if next(s for s in everything if s["name"] == n)["hook"] == "order-select"]
+    assert page.locator("section.scenario:visible h2").all_inner_texts() == both
+    assert page.inner_text("#filter-status") == f"{len(both)} scenario{'' if len(both) == 1 else 's'} shown"
+    # An EHR sidebar's width: the card is drawn at 25rem (400 px) whatever the window.
+    assert page.locator("article.card:visible").first.bounding_box()["width"] == 400
+    page.screenshot(path=str(SCREENSHOTS / "08-gallery-filter.png"), full_page=True)
+    page.select_option("#filter-rule", "")
+    page.select_option("#filter-hook", "")
+    assert page.locator("section.scenario:visible").count() == len(everything)
+
+
+def test_a_bad_date_on_the_answers_page_is_a_page_that_says_what_is_wrong(console_client):
+    response = console_client.get("/console/answers?from=2026-13-01", headers={**BASIC, "Accept": "text/html"})
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "Please correct the dates: the date range is not valid" in html
+    assert 'value="2026-13-01"' in html  # the form comes back with what was typed
+    assert "OperationOutcome" not in html
 
 
 def test_the_answers_page_counts_a_card_and_its_retried_answer_once(console_client):
@@ -324,10 +415,10 @@ def test_the_answers_page_counts_a_card_and_its_retried_answer_once(console_clie
     answer = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-27T10:05:31Z"}
     client.post("/cds-services/lbp-order-sign/feedback", json={"feedback": [answer, answer]})
     html = client.get("/console/answers", headers=BASIC).get_data(as_text=True)
-    shown = re.search(r'data-row="lbp-imaging-no-red-flag" data-outcome="shown">(\d+)<', html)
-    overridden = re.search(r'data-row="lbp-imaging-no-red-flag" data-outcome="overridden">(\d+)<', html)
-    assert shown and shown.group(1) == "1"
-    assert overridden and overridden.group(1) == "1"
+    row = re.search(r'<tr data-rule="lbp-imaging-no-red-flag">(.*?)</tr>', html)
+    assert row, html
+    assert re.search(r'data-outcome="shown">1<', row.group(1))
+    assert re.search(r'data-outcome="overridden">1<', row.group(1))
 
 
 def test_a_console_file_is_never_cached_the_security_headers_replace_flasks_own(console_client):

@@ -53,6 +53,11 @@ def override_reason_names(kb: Knowledge) -> dict[str, str]:
     return reasons
 
 
+def rule_names(kb: Knowledge) -> dict[str, str]:
+    """Rule id -> the name a clinician reads (the card topic's display)."""
+    return {rule: spec["topic_display"] for rule, spec in _content(kb)[0]["rules"].items()}
+
+
 def render(findings: list[Finding], ctx: CardContext, kb: Knowledge) -> list[dict[str, Any]]:
     return [render_card(finding, ctx, kb) for finding in findings]
 

@@ -1,7 +1,7 @@
 """The browser console (/console) for integrators and clinical reviewers: try a hook as an EHR would, read
 every card the service can show, and see how clinicians answered them. Off unless CDS_CONSOLE_ENABLED; with
 authentication on it requires CDS_CONSOLE_TOKEN. Server-rendered pages and one small script; the only
-third-party browser code is marked and DOMPurify, vendored under static/vendor with their licences."""
+third-party browser code is marked, DOMPurify and Chart.js, vendored under static/vendor with their licences."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.cards.render import override_reason_names
+from cds_service.cards.render import override_reason_names, rule_names
 from cds_service.cds_hooks.http_body import json_body
 from cds_service.cds_hooks.protocol import CdsService, parse_hook_request
 from cds_service.console import answers, gallery
@@ -101,7 +101,7 @@ def register(
         return
     console = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
     directory = DEFAULT_DIR
-    reason_names = override_reason_names(kb)
+    reason_names, names_of_rules = override_reason_names(kb), rule_names(kb)
     # Read once: the fixture patients' names and the draft orders do not change while the service runs.
     patients, draft_orders = _patients(directory), _draft_orders(directory)
     held_back_by_reason = holds_back(settings, kb)  # memory.json does not change while the service runs either
@@ -158,7 +158,13 @@ def register(
     def card_gallery() -> str:
         entries = gallery.build(directory, services, assembler, kb, windows, clock()) if directory.is_dir() else []
         return render_template(
-            "gallery.html", page="gallery", entries=entries, fixtures=str(directory), reason_names=reason_names
+            "gallery.html",
+            page="gallery",
+            entries=entries,
+            fixtures=str(directory),
+            rules=[(rule, names_of_rules[rule]) for rule in sorted({c.rule for e in entries for c in e.cards})],
+            rule_names=names_of_rules,
+            hooks=HOOKS,
         )
 
     @console.get("/answers")
@@ -166,7 +172,7 @@ def register(
         try:
             period = answers.Period.parse(request.args.get("from"), request.args.get("to"), clock().date())
         except ValueError as exc:
-            raise ProtocolError(f"the date range is not valid: {exc}") from exc
+            return _bad_period(str(exc))
         try:
             report = store.report(period.start, period.end)
             weeks = [(f"{w.first:%d %b} - {w.last:%d %b}", t) for w, t in answers.weekly(store, period)]
@@ -174,7 +180,9 @@ def register(
         except SQLAlchemyError as exc:
             store.failed("report", exc)
             raise StorageUnavailable("the card log cannot be read now; please retry") from exc
-        per_rule = [(rule, {o: r[o] for o in answers.OUTCOMES}) for rule, r in sorted(report.items())]
+        per_rule = [
+            (names_of_rules.get(rule, rule), {o: r[o] for o in answers.OUTCOMES}) for rule, r in sorted(report.items())
+        ]
         by_reason = [(reason_names.get(code, code), {"overridden": n}) for code, n in answers.reasons(report).items()]
         return render_template(
             "answers.html",
@@ -183,14 +191,27 @@ def register(
             report=report,
             totals=answers.totals(report),
             reason_names=reason_names,
-            charts={
-                "rules": answers.bar_chart("Cards per rule, by outcome", per_rule, "chart-rules"),
-                "reasons": answers.bar_chart("Overrides by reason", by_reason, "chart-reasons"),
-                "weeks": answers.bar_chart("Cards per week, by outcome", weeks, "chart-weeks"),
-            },
+            rule_names=names_of_rules,
+            by_reason=by_reason,
+            weeks=weeks,
+            charts=answers.chart_data(per_rule, by_reason, weeks, clinicians),
             labels=answers.LABELS,
             outcomes=answers.OUTCOMES,
             clinicians=clinicians,
         )
+
+    def _bad_period(problem: str) -> Any:
+        """A person at the date pickers gets the page back with what is wrong; a program gets the JSON error."""
+        message = f"the date range is not valid: {problem}"
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) != "text/html":
+            raise ProtocolError(message)
+        page = render_template(
+            "answers_error.html",
+            page="answers",
+            message=message,
+            first=request.args.get("from", ""),
+            last=request.args.get("to", ""),
+        )
+        return page, 400
 
     app.register_blueprint(console)

@@ -1,12 +1,12 @@
-"""The answers report as charts: what clinicians did with each rule's cards (shown, accepted, overridden by
-reason, held back) and week by week, drawn as SVG on the server with the numbers beside every bar. The
-numbers are Store.report's, the same the JSON report (`cds-service report --format json`) prints."""
+"""The answers report: what clinicians did with each rule's cards (shown, accepted, overridden by reason, held
+back), week by week, and each clinician's lumbar imaging orders. The numbers are Store.report's and
+Store.clinician_report's, the same the JSON report (`cds-service report --format json`) prints; the page shows
+them as tables and as charts drawn in the browser by Chart.js (vendored under static/vendor)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from html import escape
 from typing import Any
 
 from cds_service.storage.store import Store
@@ -64,30 +64,43 @@ def weekly(store: Store, period: Period) -> list[tuple[Period, dict[str, int]]]:
     return [(week, totals(store.report(week.start, week.end))) for week in period.weeks()]
 
 
-def bar_chart(title: str, rows: list[tuple[str, dict[str, int]]], chart_id: str) -> str:
-    """Grouped horizontal bars, one group per row label, one bar per outcome, each with its number."""
-    bar, gap, label_w, width = 14, 10, 330, 760
-    biggest = max([1, *(v for _, values in rows for v in values.values())])
-    height = 30 + sum(len(values) * bar + gap for _, values in rows)
-    parts = [
-        f'<svg id="{chart_id}" class="chart" role="img" aria-labelledby="{chart_id}-title" '
-        f'viewBox="0 0 {width} {height}" width="100%" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{chart_id}-title">{escape(title)}</title>',
-    ]
-    y = 20
-    for label, values in rows:
-        shown = label if len(label) <= 48 else label[:47] + "…"  # the bar's tooltip has it in full
-        parts.append(f'<text x="0" y="{y + 11}" class="row-label">{escape(shown)}</text>')
-        for outcome, value in values.items():
-            length = round((width - label_w - 60) * value / biggest)
-            colour = COLOURS.get(outcome, "#1f6fd1")
-            parts.append(
-                f'<rect x="{label_w}" y="{y}" width="{length}" height="{bar - 2}" fill="{colour}">'
-                f"<title>{escape(label)}: {LABELS.get(outcome, outcome)} {value}</title></rect>"
-                f'<text x="{label_w + length + 4}" y="{y + 11}" class="value" data-row="{escape(label)}" '
-                f'data-outcome="{escape(outcome)}">{value}</text>'
-            )
-            y += bar
-        y += gap
-    parts.append("</svg>")
-    return "".join(parts)
+def _series(rows: list[tuple[str, dict[str, int]]], outcomes: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "labels": [label for label, _ in rows],
+        "values": {o: [values.get(o, 0) for _, values in rows] for o in outcomes},
+    }
+
+
+def chart_data(
+    per_rule: list[tuple[str, dict[str, int]]],
+    by_reason: list[tuple[str, dict[str, int]]],
+    weeks: list[tuple[str, dict[str, int]]],
+    clinicians: dict[str, Any],
+) -> dict[str, Any]:
+    """What the page's charts draw (console.js, with Chart.js), as one JSON block: the same numbers as the
+    tables beside them, which stay the page's record for screen readers, printing and tests."""
+    trend = [(user, c["weekly"]) for user, c in clinicians["clinicians"].items()]
+    return {
+        "outcomes": [{"key": o, "label": LABELS[o], "colour": COLOURS[o]} for o in OUTCOMES],
+        "rules": _series(per_rule, OUTCOMES),
+        "reasons": _series(by_reason, ("overridden",)),
+        "weeks": _series(weeks, OUTCOMES),
+        "clinicians": {
+            "labels": [user for user, _ in trend],
+            "share": [round(c["without_red_flag_share"] * 100) for c in clinicians["clinicians"].values()],
+            "peer_median": (
+                round(clinicians["peer_median_without_red_flag_share"] * 100)
+                if clinicians["peer_median_without_red_flag_share"] is not None
+                else None
+            ),
+            "weeks": [w["week"] for w in trend[0][1]] if trend else [],
+            "series": [
+                {
+                    "label": user,
+                    "orders": [w["imaging_orders"] for w in weekly],
+                    "without_red_flag": [w["without_red_flag"] for w in weekly],
+                }
+                for user, weekly in trend
+            ],
+        },
+    }

@@ -1,6 +1,7 @@
 // The console's one script. Try a hook: call the service as an EHR does (discovery, prefetch from the
 // discovery templates read from the FHIR server, the hook call, feedback) and render the cards as EHRs do.
-// Gallery: render card Markdown and offer printing. Markdown goes through marked, then DOMPurify.
+// Gallery: render card Markdown, filter by rule and hook, offer printing. Markdown goes through marked, then
+// DOMPurify. Answers: draw the charts with Chart.js from the page's JSON block (the tables hold the numbers).
 'use strict';
 
 function markdown(text) {
@@ -205,6 +206,99 @@ function toggleDrafts() {
   form.drafts.disabled = form.hook.value === 'patient-view';
 }
 
+// Chart.js draws what the server computed; the charts carry no number the tables beside them do not.
+const CHART_ROW_PX = 22;
+
+function sized(canvas, rows) {
+  canvas.parentElement.style.height = `${Math.max(160, 60 + rows * CHART_ROW_PX)}px`;
+  return canvas;
+}
+
+function outcomeBars(data, series, horizontal) {
+  return {
+    type: 'bar',
+    data: {
+      labels: series.labels,
+      datasets: data.outcomes
+        .filter((o) => series.values[o.key] !== undefined)
+        .map((o) => ({ label: o.label, data: series.values[o.key], backgroundColor: o.colour })),
+    },
+    options: {
+      indexAxis: horizontal ? 'y' : 'x',
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      scales: { [horizontal ? 'x' : 'y']: { beginAtZero: true, ticks: { precision: 0 } } },
+    },
+  };
+}
+
+function clinicianShares(series) {
+  const datasets = [{ type: 'bar', label: 'orders without a red flag (%)', data: series.share, backgroundColor: '#c62828' }];
+  if (series.peer_median !== null) {
+    datasets.push({ type: 'line', label: "peers' median (%)", data: series.labels.map(() => series.peer_median), borderColor: '#1b1b1b', pointRadius: 0 });
+  }
+  return {
+    type: 'bar',
+    data: { labels: series.labels, datasets },
+    options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, max: 100 } } },
+  };
+}
+
+function clinicianWeeks(series) {
+  return {
+    type: 'line',
+    data: {
+      labels: series.weeks,
+      datasets: series.series.map((s) => ({ label: s.label, data: s.without_red_flag })),
+    },
+    options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  };
+}
+
+function drawCharts() {
+  const data = JSON.parse(document.getElementById('answers-data').textContent);
+  const configs = {
+    rules: () => outcomeBars(data, data.rules, true),
+    reasons: () => outcomeBars(data, data.reasons, true),
+    weeks: () => outcomeBars(data, data.weeks, false),
+    clinicians: () => clinicianShares(data.clinicians),
+    'clinician-weeks': () => clinicianWeeks(data.clinicians),
+  };
+  const rows = {
+    rules: data.rules.labels.length * 4,
+    reasons: data.reasons.labels.length,
+    weeks: 8,
+    clinicians: 8,
+    'clinician-weeks': 8,
+  };
+  for (const canvas of document.querySelectorAll('canvas[data-chart]')) {
+    const name = canvas.dataset.chart;
+    new window.Chart(sized(canvas, rows[name]), configs[name]());
+  }
+}
+
+// The gallery's filter: show only the scenarios and cards of the chosen rule and hook.
+function filterGallery() {
+  const rule = document.getElementById('filter-rule').value;
+  const hook = document.getElementById('filter-hook').value;
+  let shown = 0;
+  for (const section of document.querySelectorAll('section.scenario')) {
+    const hookMatches = !hook || section.dataset.hook === hook;
+    let cards = 0;
+    for (const item of section.querySelectorAll('.gallery-item')) {
+      const visible = hookMatches && (!rule || item.dataset.rule === rule);
+      item.hidden = !visible;
+      cards += visible;
+    }
+    const visible = hookMatches && (!rule || cards > 0);
+    section.hidden = !visible;
+    document.querySelector(`#gallery-index a[href="#${section.id}"]`).parentElement.hidden = !visible;
+    shown += visible;
+  }
+  say('filter-status', `${shown} scenario${shown === 1 ? '' : 's'} shown`);
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   const page = document.body.dataset.page;
   if (page === 'try') {
@@ -216,5 +310,8 @@ document.addEventListener('DOMContentLoaded', () => {
   if (page === 'gallery') {
     renderMarkdownIn(document);
     document.getElementById('print').addEventListener('click', () => window.print());
+    for (const id of ['filter-rule', 'filter-hook']) document.getElementById(id).addEventListener('change', filterGallery);
+    filterGallery();
   }
+  if (page === 'answers' && document.getElementById('answers-data')) drawCharts();
 });
