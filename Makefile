@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets bench bench-compare container-test scale-out-test clock-ahead-test mutation fuzz soak
+.PHONY: install run test lint format clean valuesets fhir-package bench bench-compare container-test scale-out-test clock-ahead-test mutation fuzz soak
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## The knowledge as a FHIR R4 package (README, "The knowledge as a FHIR package"): fhir_package/ (committed;
+## a test fails when it differs from the knowledge) and build/fhir-package.tgz, the file FHIR tools install.
+fhir-package: $(STAMP)
+	$(BIN)/python -m cds_service.devtools.fhir_package --tgz build/fhir-package.tgz
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

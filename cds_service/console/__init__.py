@@ -74,6 +74,14 @@ def holds_back(settings: Settings, kb: Knowledge) -> dict[str, dict[str, str]]:
 CONSOLE_CALLER = "console"
 
 
+def _plan_definitions(fhir_servers: tuple[str, ...]) -> dict[str, str]:
+    """Where a reviewer reads a rule's PlanDefinition (the knowledge's FHIR package): on the console's FHIR
+    server, which `make run` loads the package into; its canonical URL names it wherever it is loaded."""
+    canonical = read_knowledge("fhir_package.json")["canonical"]
+    server = f"{fhir_servers[0]}/PlanDefinition/" if fhir_servers else ""
+    return {"canonical": f"{canonical}/PlanDefinition/", "server": server}
+
+
 def _draft_orders(directory: Path) -> dict[str, Any]:
     folder = directory / "draft-orders"
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
@@ -105,6 +113,7 @@ def register(
     # Read once: the fixture patients' names and the draft orders do not change while the service runs.
     patients, draft_orders = _patients(directory), _draft_orders(directory)
     held_back_by_reason = holds_back(settings, kb)  # memory.json does not change while the service runs either
+    plan_definitions = _plan_definitions(fhir_servers)
 
     @console.before_request
     def require_admin() -> Any:
@@ -165,6 +174,7 @@ def register(
             rules=[(rule, names_of_rules[rule]) for rule in sorted({c.rule for e in entries for c in e.cards})],
             rule_names=names_of_rules,
             hooks=HOOKS,
+            plan_definitions=plan_definitions,
         )
 
     @console.get("/answers")

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from cds_service.devtools import fhir_package
 from cds_service.devtools.fixture_requests import build_request
 from cds_service.devtools.fixtures import fixture_paths, fixtures_dir, load_bundle
 
@@ -79,6 +80,18 @@ def load_fixtures(fhir_server: str, token: str | None, directory: Path) -> list[
             )
         loaded.append(path.stem)
     return loaded
+
+
+def load_knowledge_package(fhir_server: str) -> int:
+    """The knowledge as FHIR resources (fhir_package/, `make fhir-package`) into a FHIR server, so that a
+    reviewer browses /PlanDefinition and /ValueSet there; returns how many resources were loaded."""
+    bundle = fhir_package.transaction()
+    response = requests.post(fhir_server.rstrip("/"), json=bundle, headers=dict(FHIR_JSON), timeout=60)
+    if response.status_code >= 300:
+        raise SystemExit(
+            f"the FHIR package: the FHIR server answered HTTP {response.status_code}: {response.text[:500]}"
+        )
+    return len(bundle["entry"])
 
 
 def cmd_load_fixtures(args: argparse.Namespace) -> int:
@@ -149,6 +162,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     fhir = LocalFhirServer(port=args.fhir_port)
     base = fhir.start()
     load_fixtures(base, None, fixtures)
+    load_knowledge_package(base)
     # The local server is added to whatever allow-list the settings already name (a public sandbox, say).
     allowed = [s for s in os.environ.get("CDS_ALLOWED_FHIR_SERVERS", "").split(",") if s.strip()]
     env = {
@@ -164,7 +178,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         _wait_for(f"http://127.0.0.1:{port}/healthz")
         draft = fixtures / "draft-orders" / "lumbar-mri.json"
         print(
-            f"\nLocal FHIR server:  {base}  (fixture patients loaded)\n"
+            f"\nLocal FHIR server:  {base}  (fixture patients and the knowledge's FHIR package loaded)\n"
             f"CDS discovery:      http://127.0.0.1:{port}/cds-services\n"
             f"Console:            http://127.0.0.1:{port}/console  (try a hook, card gallery, answers)\n\n"
             "Fire order-sign for a lumbar MRI on the uncomplicated acute low back pain patient:\n\n"
