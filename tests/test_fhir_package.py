@@ -199,3 +199,53 @@ def test_the_console_gallery_links_each_card_to_its_plan_definition():
     links = re.findall(rf'<a href="{re.escape(server)}/PlanDefinition/([^"]+)">', html)
     assert cards and links == cards
     assert set(links) <= set(_on_disk("PlanDefinition"))
+
+
+def _member_of(sets):
+    """FHIRPath memberOf() against the package's own value sets (what a terminology server would answer)."""
+    from cds_service.domain.codes import canonical_system
+
+    prefix = f"{read_knowledge('fhir_package.json')['canonical']}/ValueSet/"
+
+    def member_of(inputs: list, url: str) -> list[bool]:
+        members = sets[url.removeprefix(prefix).replace("-", "_")].codes
+        return [
+            any((canonical_system(c.get("system", "")), c.get("code", "")) in members for c in item.get("coding", []))
+            for item in inputs
+            if isinstance(item, dict)
+        ]
+
+    return {"memberOf": {"fn": member_of, "arity": {1: ["String"]}}}
+
+
+def test_each_fhirpath_condition_holds_on_every_golden_scenario_where_its_rule_fires():
+    """The FHIRPath of a PlanDefinition states a condition the rule needs (evaluated with fhirpathpy, memberOf
+    answered from the package's value sets): true on every golden scenario where the rule gave a card, and
+    not true on all of them."""
+    import fhirpathpy
+    from fhirpathpy.models import models
+
+    from .conftest import hook_request, scenarios
+
+    R4 = models["r4"]  # the R4 model resolves choice types (medication[x]) as FHIRPath requires
+    table = _member_of(valuesets())
+    checked = 0
+    for rule, plan in _on_disk("PlanDefinition").items():
+        expression = plan["action"][0]["condition"][0]["expression"]
+        if expression["language"] != "text/fhirpath":
+            continue
+        outcomes = []
+        for scenario in scenarios():
+            body = hook_request(
+                scenario["hook"], scenario["patient"], drafts=scenario.get("draft_orders"), prefetch="full"
+            )
+            variables = {"context": body["context"], "prefetch": body["prefetch"]}
+            (holds,) = fhirpathpy.evaluate(
+                {}, expression["expression"], variables, R4, options={"userInvocationTable": table}
+            )
+            fired = any(e["rule"] == rule for e in scenario["expect"])
+            assert holds or not fired, (rule, scenario["name"])
+            outcomes.append(holds)
+        assert not all(outcomes), f"{rule}: its condition holds on every scenario"
+        checked += 1
+    assert checked >= 4
