@@ -98,6 +98,8 @@ class FhirAccessError(ServiceError):
     status = 502
     code = "transient"
 
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
+    def __init__(self, reason: str, *, status: int | None = None, kind: str | None = None) -> None:
         super().__init__(reason)
         self.upstream_status = status
+        # For the metrics (cds_fhir_fetches): timeout, unreachable, http_3xx/4xx/5xx, too_large or invalid.
+        self.kind = kind or (f"http_{status // 100}xx" if status else "invalid")

@@ -27,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
+from cds_service import metrics
 from cds_service.domain.facts import as_list
 from cds_service.errors import DisallowedFhirServer, FhirAccessError
 from cds_service.fhir.bounded_read import BodyCutOff, BodyTooLarge, BodyTooSlow, read_bounded
@@ -110,7 +111,17 @@ class FhirClient:
         self.session = session or _new_session(settings.fhir_concurrency)
 
     def read_json(self, url: str, token: str | None, deadline: float | None = None) -> dict[str, Any]:
-        """GET one URL and return its JSON object, retrying only where that is safe and the budget allows."""
+        """GET one URL and return its JSON object, retrying only where that is safe and the budget allows;
+        each read is counted by its outcome (the metrics)."""
+        try:
+            body = self._read_json(url, token, deadline)
+        except FhirAccessError as exc:
+            metrics.FHIR_FETCHES.labels(exc.kind).inc()
+            raise
+        metrics.FHIR_FETCHES.labels("ok").inc()
+        return body
+
+    def _read_json(self, url: str, token: str | None, deadline: float | None) -> dict[str, Any]:
         headers = {"Accept": FHIR_JSON}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -123,14 +134,14 @@ class FhirClient:
                 response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False, stream=True)
             except requests.Timeout as exc:
                 # A read timeout means the server is slow, not absent: retrying would only double the wait.
-                raise FhirAccessError("the FHIR server did not answer in time") from exc
+                raise FhirAccessError("the FHIR server did not answer in time", kind="timeout") from exc
             except requests.ConnectionError as exc:
                 backoff = 0.05 * 2 ** (attempt + 1)
                 if attempt < self.settings.fhir_retries and backoff < deadline - time.monotonic():
                     attempt += 1
                     time.sleep(backoff)
                     continue
-                raise FhirAccessError("the FHIR server could not be reached") from exc
+                raise FhirAccessError("the FHIR server could not be reached", kind="unreachable") from exc
             if response.status_code in RETRYABLE_STATUSES and attempt < self.settings.fhir_retries:
                 wait = _retry_after(response.headers.get("Retry-After"))
                 if wait is not None and wait <= self.settings.fhir_max_retry_after_s and wait < _left(deadline):
@@ -148,9 +159,9 @@ class FhirClient:
         try:
             return read_bounded(response, deadline, limit)
         except BodyTooLarge as exc:
-            raise FhirAccessError(f"the FHIR server's answer is larger than {limit} bytes") from exc
+            raise FhirAccessError(f"the FHIR server's answer is larger than {limit} bytes", kind="too_large") from exc
         except BodyTooSlow as exc:
-            raise FhirAccessError("the FHIR server did not answer in time") from exc
+            raise FhirAccessError("the FHIR server did not answer in time", kind="timeout") from exc
         except BodyCutOff as exc:
             raise FhirAccessError("the FHIR server's answer was cut off before its end") from exc
 
@@ -232,7 +243,7 @@ def _retry_after(value: str | None) -> float | None:
 def _left(deadline: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise FhirAccessError("the hook call's time budget for FHIR reading ran out")
+        raise FhirAccessError("the hook call's time budget for FHIR reading ran out", kind="timeout")
     return left
 
 
@@ -249,9 +260,11 @@ def _json_or_raise(response: requests.Response, content: bytes) -> dict[str, Any
     try:
         body = orjson.loads(content)
     except ValueError as exc:
-        raise FhirAccessError("the FHIR server sent a response that is not JSON", status=status) from exc
+        raise FhirAccessError(
+            "the FHIR server sent a response that is not JSON", status=status, kind="invalid"
+        ) from exc
     if not isinstance(body, dict):
-        raise FhirAccessError("the FHIR server sent JSON that is not a FHIR resource", status=status)
+        raise FhirAccessError("the FHIR server sent JSON that is not a FHIR resource", status=status, kind="invalid")
     return body
 
 

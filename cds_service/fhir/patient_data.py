@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from cds_service import metrics
 from cds_service.cds_hooks.protocol import CdsService, HookRequest, PrefetchKey
 from cds_service.domain import facts
 from cds_service.errors import DataUnavailable, FhirAccessError, Unobtainable
@@ -124,6 +125,7 @@ class PatientDataAssembler:
                 self._unobtainable(key, request.hook, exc.reason, missing, gaps)
                 continue
             if result.truncated:
+                metrics.FHIR_BOUND_REACHED.inc()
                 gaps.append(
                     facts.DataGap(
                         key.name, key.purpose, f"only the first {len(result.resources)} resources were checked"

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service import metrics
 from cds_service.cds_hooks.feedback_model import FeedbackItem, read_feedback
 from cds_service.cds_hooks.limits import ID_MAX, URI_MAX, UUID_MAX, require_storable
 from cds_service.errors import ProtocolError, StorageUnavailable
@@ -77,6 +78,8 @@ def store_feedback(
     except (SQLAlchemyError, OSError, UnicodeError) as exc:
         store.failed("feedback", exc)
         raise StorageUnavailable("the feedback could not be stored; please retry") from exc
+    for item in items:
+        metrics.FEEDBACK.labels(service_id, item.outcome).inc()
     unknown = [item.card_uuid for item, is_known in zip(items, known, strict=True) if not is_known]
     if unknown:
         log.warning("feedback for unknown cards", extra={"service": service_id, "cards": len(unknown)})

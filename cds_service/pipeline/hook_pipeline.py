@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service import metrics
 from cds_service.cards.memory import Memory, fingerprint, order_fingerprint
 from cds_service.cards.render import CardContext, render
 from cds_service.cds_hooks.protocol import CdsService, HookRequest
@@ -79,6 +80,10 @@ class HookPipeline:
             # Advice survives a failing disk: the cards (red flags above all) go out, the failure is logged
             # and counted, and /readyz reports the storage as degraded.
             self.store.failed("card log", exc)
+        for card, i in zip(cards, shown, strict=True):
+            metrics.CARDS.labels(findings[i].rule, card["indicator"]).inc()
+        for i in reasons:
+            metrics.HELD_BACK.labels(findings[i].rule).inc()
         held_back = tuple({"rule": findings[i].rule, "why": why} for i, why in reasons.items())
         return HookAnswer(validated_response(cards), held_back)
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import jwt
 import requests
 
+from cds_service import metrics
 from cds_service.cds_hooks.limits import fitted_key
 from cds_service.errors import AuthenticationFailed, StorageUnavailable
 from cds_service.fhir.bounded_read import BodyCutOff, BodyTooLarge, BodyTooSlow, read_bounded
@@ -253,10 +254,12 @@ class DegradingReplayRecord:
                     extra={"reason": type(exc).__name__},
                 )
                 self.shared_down_since = time.time()
+                metrics.REPLAY_FALLBACK.set(1)
             return first_here
         if self.shared_down_since is not None:
             log.warning("the shared replay record answers again")
             self.shared_down_since = None
+            metrics.REPLAY_FALLBACK.set(0)
         return first_here and first_anywhere
 
     def _remember(self, iss: str, jti: str, expires: float) -> bool:

@@ -49,6 +49,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
+from cds_service import metrics
 from cds_service.cds_hooks.limits import ID_MAX, LOCAL_CALLER, URI_MAX, UUID_MAX, fitted_key
 from cds_service.errors import StorageUnavailable
 from cds_service.storage.dbapi_statement import CompiledStatement, dbapi_session
@@ -537,6 +538,8 @@ class Store:
         """Count and log a storage failure (type only: messages can hold row values)."""
         self.write_failures += 1
         self._last_failure = time.monotonic()
+        metrics.STORAGE_FAILURES.labels(what).inc()
+        metrics.STORAGE_DEGRADED.set(1)
         log.error("storage failure", extra={"operation": what, "error": type(exc).__name__})
         if "no such table" in str(exc):  # the file emptied from outside: make the schema again (_ready)
             self._schema_ready = False
@@ -580,6 +583,9 @@ class Store:
             if imaging:
                 orders = [{**o.__dict__, "created_at": now} for o in imaging]
                 session.execute_many(self._hot.insert_imaging_orders, orders)
+        if self._last_failure is not None and not self.degraded:
+            metrics.STORAGE_DEGRADED.set(0)  # written again after the minute: this worker has recovered
+            self._last_failure = None
 
     def add_feedback(
         self, service_id: str, items: Sequence[FeedbackRecord], now: datetime, caller: str = LOCAL_CALLER

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, current_app, g, has_request_context, jsonify
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from cds_service import console, logs
+from cds_service import console, logs, metrics
 from cds_service.cards.memory import Memory, MemoryPolicy
 from cds_service.cards.render import validate_order_templates
 from cds_service.cds_hooks.http_body import json_body
@@ -205,6 +205,13 @@ def readyz() -> Any:
     return jsonify({"status": "ready", "storage": "ok"})
 
 
+@api.get("/metrics")
+def prometheus_metrics() -> Any:
+    """The Prometheus text format (every worker's counts): calls, latency, cards, FHIR fetches, storage."""
+    body, content_type = metrics.exposition()
+    return current_app.response_class(body, mimetype=None, content_type=content_type)
+
+
 @api.get("/cds-services")
 def discovery() -> Any:
     return jsonify({"services": [s.discovery() for s in _cds().services.values()]})
@@ -312,6 +319,12 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
         if held_back := getattr(state, "held_back", None):
             fields["held_back"] = held_back
         log.info("request", extra=fields)
+        if req.endpoint == "cds_hooks.call_service":
+            service = getattr(state, "service", None)
+            known = _cds().services.get(service) if service else None
+            hook = known.hook if known else "unknown"
+            metrics.HOOK_CALLS.labels(service if known else "unknown", hook, str(response.status_code)).inc()
+            metrics.HOOK_LATENCY.labels(service if known else "unknown").observe(duration_ms / 1000)
         return response
 
     @app.errorhandler(ServiceError)

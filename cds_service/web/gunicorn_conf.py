@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,6 +20,32 @@ from gunicorn import util
 from cds_service.settings import Settings
 
 log = logging.getLogger("cds_service.worker")
+
+
+def metrics_directory() -> str:
+    """Where the workers write their metrics (prometheus-client's multiprocess mode): PROMETHEUS_MULTIPROC_DIR
+    when the deployment names one (emptied here, at the server's start, as the library requires), else a
+    fresh folder of this server's own. Set before any worker imports prometheus_client."""
+    named = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if named:
+        Path(named).mkdir(parents=True, exist_ok=True)
+        for stale in Path(named).glob("*.db"):
+            stale.unlink()
+        return named
+    directory = tempfile.mkdtemp(prefix="cds-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    os.environ["CDS_OWN_METRICS_DIR"] = directory  # ours to remove when the server stops
+    return directory
+
+
+METRICS_DIR = metrics_directory()
+
+
+def on_exit(server: Any) -> None:
+    if os.environ.get("CDS_OWN_METRICS_DIR") == METRICS_DIR:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+
+
 MAX_RSS_BYTES = Settings.from_env().worker_max_rss_mb * 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -37,6 +66,13 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode("latin1")
     util.write_nonblock(sock, head + body)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker gone (recycled, crashed): its live gauges stop counting; its counters stay in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def post_fork(server: Any, worker: Any) -> None:
