@@ -88,7 +88,7 @@ clean:
 
 ## Benchmarks against a floor (prints a table; never fails on timing). Installs wrk from Debian when root.
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(if $(PEER_URL),--peer-url '$(PEER_URL)' --peer-body '$(PEER_BODY)') $(if $(PEER_PID),--peer-pid $(PEER_PID))
 
 ## This checkout against another revision (REV=HEAD~1 by default), served side by side, measured interleaved.
 bench-compare: install

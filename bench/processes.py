@@ -12,8 +12,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def workers(master: int) -> list[int]:
+    """The processes that do a server's work: a forking server's children (gunicorn's workers), or the process
+    itself when it has none (a single-process server, such as a Node peer); none for 0 (a peer whose process
+    could not be found: its latency is measured, not its CPU)."""
+    if master <= 0:
+        return []
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    return [int(p) for p in out.split()] or [master]
 
 
 def cpu_seconds(pids: list[int]) -> float:

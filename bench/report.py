@@ -4,6 +4,8 @@ shows how much of it a median hides). Formatting only: the figures arrive measur
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .stats import CPU_PAIRS, round_ratios
 
 
@@ -18,6 +20,22 @@ def spread(rounds: list[dict[str, dict]]) -> str:
     drift_free = [r["W5 last"]["vs_floor"] / r["W5 first"]["vs_floor"] for r in rounds]
     lines.append("  W5 last/first CPU vs its floor " + "  ".join(f"{x:.2f}" for x in drift_free))
     return "\n".join(lines)
+
+
+def peer_line(r: dict[str, dict], peer: dict[str, float], cpu_vs: Callable[[str, str], str]) -> str:
+    """The peer on its own request beside the service's MIN, both measured in the same minutes."""
+    service, load, service_load = r["MIN service"], r.get("MIN peer wrk") or {}, r.get("MIN wrk") or {}
+
+    def cpu(m: dict[str, float]) -> str:
+        return f"{m['cpu_ms']:.2f}" if m.get("cpu_ms") else "not measured (its process was not found: PEER_PID)"
+
+    return (
+        f"Peer on its own request (same run, interleaved with MIN): sequential CPU/req {cpu(peer)} against the "
+        f"service's {service['cpu_ms']:.2f} (service/peer {cpu_vs('MIN service', 'MIN peer')}), p50 {peer['p50']:.2f} ms "
+        f"against {service['p50']:.2f}; 16 connections {load.get('rps', 0):.0f} req/s, p99 {load.get('p99', 0):.1f} ms "
+        f"against {service_load.get('p99', 0):.1f}, CPU/req {cpu(load)} against {service_load.get('cpu_ms', 0):.2f} "
+        f"(service/peer {cpu_vs('MIN wrk', 'MIN peer wrk')}); targets: the service's CPU and p99 at most the peer's"
+    )
 
 
 def report(
@@ -84,6 +102,8 @@ def report(
             f"(floor {floor_load.get('cpu_ms', 0):.2f}, {cpu_vs(f'{name} wrk', 'MIN floor wrk')}), "
             f"{load.get('rps', 0):.0f} req/s, p99 {load.get('p99', 0):.1f} ms (target < 15; floor {floor_load.get('p99', 0):.1f})"
         )
+    if peer := r.get("MIN peer"):
+        lines.append(peer_line(r, peer, cpu_vs))
     lines.append(
         f"In process, no HTTP: MIN's hook pipeline alone {r['MIN in process']['cpu_ms']:.2f} ms CPU/call (the whole "
         f"call's target is 0.7); W6's fhir.resources validation alone {r['W6 validation']['cpu_ms']:.2f} ms CPU/call "

@@ -19,6 +19,7 @@ from cds_service.devtools.local_fhir import LocalFhirServer
 from cds_service.web.cli import gunicorn_command, load_fixtures
 
 from . import in_process, workloads
+from .peer import Peer
 from .processes import cpu_seconds, workers
 from .servers import SERVICE_PATH, first_answer, free_port, server, service_env, start_floor
 from .stats import Target, interleaved, percentile
@@ -26,9 +27,19 @@ from .workloads import Sizes, Workload
 from .wrk import wrk_interleaved
 
 
-def measure(n_workers: int, tmp: Path, w1: Path, w2: Path, fhir: LocalFhirServer, base: str, sizes: Sizes) -> dict:
+def measure(
+    n_workers: int,
+    tmp: Path,
+    w1: Path,
+    w2: Path,
+    fhir: LocalFhirServer,
+    base: str,
+    sizes: Sizes,
+    peer: Peer | None = None,
+) -> dict:
     """One round: the service and both floors run side by side (the floors with the same gunicorn command,
-    workers and threads), and every comparison with a floor is measured interleaved with it."""
+    workers and threads), and every comparison with a floor is measured interleaved with it; the peer, when
+    named, with MIN on its own request body."""
     load_fixtures(base, None, DEFAULT_DIR)
     s = workloads.suite(tmp, sizes, w1, w2, base)
     env = service_env(tmp / "cds.sqlite3", CDS_ALLOW_INSECURE_FHIR_HTTP="true", CDS_ALLOWED_FHIR_SERVERS=base)
@@ -68,11 +79,13 @@ def measure(n_workers: int, tmp: Path, w1: Path, w2: Path, fhir: LocalFhirServer
             s.w6.calls,
             block=s.w6.block,
         )
+        peer_target = {"MIN peer": Target(peer.url, [peer.body.read_bytes()], peer.pid or 0)} if peer else {}
         results |= interleaved(
             {
                 "MIN service": Target(select_url, [minimal.read_bytes()], svc.pid),
                 "MIN+enc service": Target(select_url, [with_encounter.read_bytes()], svc.pid),
                 "MIN floor": Target(floor_url, [minimal.read_bytes()], flr),
+                **peer_target,
             },
             s.minimal.calls,
             block=s.minimal.block,
@@ -86,6 +99,7 @@ def measure(n_workers: int, tmp: Path, w1: Path, w2: Path, fhir: LocalFhirServer
                 "MIN wrk": (select_url, minimal, svc.pid),
                 "MIN+enc wrk": (select_url, with_encounter, svc.pid),
                 "MIN floor wrk": (floor_url, minimal, flr),
+                **({"MIN peer wrk": (peer.url, peer.body, peer.pid or 0)} if peer else {}),
             },
             s.minimal_load.seconds,
         )

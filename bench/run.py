@@ -22,6 +22,7 @@ from pathlib import Path
 from cds_service.devtools.local_fhir import LocalFhirServer
 
 from . import workloads
+from .peer import from_settings
 from .report import report, spread
 from .rounds import measure
 from .stats import median_of
@@ -39,7 +40,11 @@ def main() -> int:
         help="measure everything this many times (3; 1 with --quick); each figure printed is the median over "
         "rounds, and the spread of the CPU ratios is printed after the table (this VM's noise is large)",
     )
+    parser.add_argument("--peer-url", help="an external CDS service's hook URL, measured beside MIN (or PEER_URL)")
+    parser.add_argument("--peer-body", help="the request body its own client sends, a file (or PEER_BODY)")
+    parser.add_argument("--peer-pid", help="the peer's process, when `ss` cannot find it (or PEER_PID)")
     args = parser.parse_args()
+    peer = from_settings(args.peer_url, args.peer_body, args.peer_pid)
     rounds = args.rounds or (1 if args.quick else 3)
     sizes = workloads.QUICK if args.quick else workloads.Sizes()
     ensure_wrk()
@@ -58,7 +63,7 @@ def main() -> int:
         for n in range(rounds):
             folder = tmp / f"round-{n + 1}"  # a fresh database each round: W5 compares within one round
             folder.mkdir()
-            measured.append(measure(args.workers, folder, w1, w2, fhir, base, sizes))
+            measured.append(measure(args.workers, folder, w1, w2, fhir, base, sizes, peer))
     finally:
         fhir.stop()
     print(

@@ -19,6 +19,7 @@ CPU_PAIRS = (
     ("W6", "W6 service", "W6 floor"), ("MIN", "MIN service", "MIN floor"), ("MIN+enc", "MIN+enc service", "MIN floor"),
     ("W4 load", "W4 service", "W4 floor"), ("MIN load", "MIN wrk", "MIN floor wrk"),
     ("MIN+enc load", "MIN+enc wrk", "MIN floor wrk"),
+    ("MIN peer", "MIN service", "MIN peer"), ("MIN peer load", "MIN wrk", "MIN peer wrk"),
 )  # fmt: skip
 
 
