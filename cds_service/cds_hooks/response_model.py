@@ -106,6 +106,8 @@ class Card(_Strict):
 class CdsResponse(_Strict):
     cards: list[Card]
     systemActions: list[Action] | None = None
+    # The spec reserves `extension` for implementations; the CDS Hooks sandbox reads systemActions there.
+    extension: dict[str, Any] | None = None
 
     def check_outgoing(self) -> None:
         """What the service itself always sends, beyond what the spec's examples show."""
@@ -116,8 +118,15 @@ class CdsResponse(_Strict):
                         raise ValueError("every action this service sends has a description")
 
 
-def validated_response(cards: list[dict[str, Any]]) -> dict[str, Any]:
-    """The response body, after checking it against the typed model (raises on any deviation)."""
-    body = {"cards": cards}
+def validated_response(
+    cards: list[dict[str, Any]], system_actions: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The response body, after checking it against the typed model (raises on any deviation). System actions
+    go at the top level, as CDS Hooks 2.0.1 defines them, and in `extension.systemActions`, where the CDS Hooks
+    sandbox (written before 2.0) reads them; omitted when there are none."""
+    body: dict[str, Any] = {"cards": cards}
+    if system_actions:
+        body["systemActions"] = system_actions
+        body["extension"] = {"systemActions": system_actions}
     CdsResponse.model_validate(body).check_outgoing()
     return body

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service import metrics
 from cds_service.cards.memory import Memory, fingerprint, order_fingerprint
 from cds_service.cards.render import CardContext, render
+from cds_service.cards.system_actions import rating_actions
 from cds_service.cds_hooks.protocol import CdsService, HookRequest
 from cds_service.cds_hooks.response_model import validated_response
 from cds_service.domain.clock import Clock, wall_clock
@@ -20,6 +21,7 @@ from cds_service.domain.findings import RED_FLAG_RULE, Finding
 from cds_service.domain.windows import ClinicalWindows
 from cds_service.fhir.patient_data import PatientDataAssembler
 from cds_service.knowledge.model import Knowledge
+from cds_service.rules.appropriateness import rate_imaging
 from cds_service.rules.catalog import ORDER_HOOKS
 from cds_service.rules.engine import evaluate, orders_in_question, unreadable_orders
 from cds_service.rules.recommendations.imaging import RULE as IMAGING_RULE
@@ -85,7 +87,8 @@ class HookPipeline:
         for i in reasons:
             metrics.HELD_BACK.labels(findings[i].rule).inc()
         held_back = tuple({"rule": findings[i].rule, "why": why} for i, why in reasons.items())
-        return HookAnswer(validated_response(cards), held_back)
+        ratings = rating_actions(rate_imaging(request.hook, orders, findings, self.kb), self.kb)
+        return HookAnswer(validated_response(cards, ratings), held_back)
 
     def _memory(
         self, findings: list[Finding], prints: list[str], request: HookRequest, now: datetime
