@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FHIR_SERVER := tools/fhir-server
 NODE_STAMP := $(FHIR_SERVER)/node_modules/.installed
 
-.PHONY: install run test lint format clean valuesets fhir-package bench bench-compare container-test scale-out-test clock-ahead-test mutation fuzz soak
+.PHONY: install run test lint format clean valuesets fhir-package patient-plan bench bench-compare container-test scale-out-test clock-ahead-test mutation fuzz soak
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ lint: $(STAMP)
 ## a test fails when it differs from the knowledge) and build/fhir-package.tgz, the file FHIR tools install.
 fhir-package: $(STAMP)
 	$(BIN)/python -m cds_service.devtools.fhir_package --tgz build/fhir-package.tgz
+
+## The patient's plan as PDF (knowledge/patient_plan.json -> cds_service/web/static/patient-plan.pdf; a test
+## fails when the shipped file differs from the knowledge).
+patient-plan: $(STAMP)
+	$(BIN)/python -m cds_service.devtools.patient_plan_pdf
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

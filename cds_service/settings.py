@@ -43,7 +43,7 @@ class Settings:
     port: int = 8000
     max_request_bytes: int = 5 * 1024 * 1024
     cors_origins: tuple[str, ...] = ("*",)
-    public_base_url: str = ""  # how EHRs reach us (behind a proxy); used for JWT `aud`
+    public_base_url: str = ""  # how EHRs reach us (behind a proxy): JWT `aud`, and the cards' links to our pages
 
     # Outbound FHIR access (SSRF guard: only these base URL prefixes are ever contacted)
     allowed_fhir_servers: tuple[str, ...] = ()

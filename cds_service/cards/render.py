@@ -34,6 +34,9 @@ class CardContext:
     user_id: str | None
     # The record the findings were drawn from: the cards name the entries they are based on from it, in words.
     record: PatientRecord | None = None
+    # Where EHRs reach this service (CDS_PUBLIC_BASE_URL): a card's links to its own pages need it, and are
+    # left out without it (never built from the request's Host header).
+    base_url: str | None = None
 
 
 def _content(kb: Knowledge) -> tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]:
@@ -93,6 +96,11 @@ def render_card(finding: Finding, ctx: CardContext, kb: Knowledge) -> dict[str, 
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
+    if spec.get("links") and ctx.base_url:
+        base = ctx.base_url.rstrip("/")
+        card["links"] = [
+            {"label": link["label"], "url": base + link["path"], "type": "absolute"} for link in spec["links"]
+        ]
     # A variant may offer fewer reasons: only those that can apply to it ("beyond 6 weeks" not before 6 weeks).
     offered = variant.get("override_reasons", spec.get("override_reasons"))
     if offered:

@@ -65,7 +65,14 @@ class HookPipeline:
         prints = [fingerprint(f) for f in findings]  # once: memory reads them, the card log stores them
         reasons = self._memory(findings, prints, request, now)
         shown = [i for i in range(len(findings)) if i not in reasons]
-        ctx = CardContext(request.hook, request.patient_id, request.encounter_id, request.user_id, record)
+        ctx = CardContext(
+            request.hook,
+            request.patient_id,
+            request.encounter_id,
+            request.user_id,
+            record,
+            self.settings.public_base_url,
+        )
         cards = render([findings[i] for i in shown], ctx, self.kb)
         # Logged before answering: a later feedback message carries only the card uuid.
         log = [

@@ -170,6 +170,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         "CDS_AUTH_REQUIRED": "false",
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
         "CDS_ALLOWED_FHIR_SERVERS": ",".join(dict.fromkeys([base, *allowed])),
+        # The cards' links to the service's own pages (the patient's plan) need its address.
+        "CDS_PUBLIC_BASE_URL": os.environ.get("CDS_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"),
         # On a developer's machine (authentication off, 127.0.0.1 only) the console is on unless switched off.
         "CDS_CONSOLE_ENABLED": os.environ.get("CDS_CONSOLE_ENABLED", "true"),
     }
