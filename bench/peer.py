@@ -24,10 +24,6 @@ class Peer:
     body: Path
     pid: int | None  # the process whose CPU counts; None: latency only
 
-    @property
-    def label(self) -> str:
-        return urlsplit(self.url).netloc + urlsplit(self.url).path
-
 
 def listening_pid(port: int) -> int | None:
     """The process listening on 127.0.0.1/any on `port` (iproute2's `ss`), or None when it cannot be told."""

@@ -62,14 +62,16 @@ def rule_names(kb: Knowledge) -> dict[str, str]:
 
 
 def render(findings: list[Finding], ctx: CardContext, kb: Knowledge) -> list[dict[str, Any]]:
-    return [render_card(finding, ctx, kb) for finding in findings]
+    # The record is scanned once for the entries every card of the call names, not once per card.
+    names = name_entries([ref for finding in findings for ref in _refs(finding)], ctx.record)
+    return [render_card(finding, ctx, kb, names) for finding in findings]
 
 
-def render_card(finding: Finding, ctx: CardContext, kb: Knowledge) -> dict[str, Any]:
+def render_card(finding: Finding, ctx: CardContext, kb: Knowledge, names: Mapping[str, EntryName]) -> dict[str, Any]:
     cards, citations, reasons = _content(kb)
     spec = cards["rules"][finding.rule]
     variant = spec.get("variants", {}).get(finding.facts.get("variant", ""), {})
-    fields = _fields(finding, kb, _names(finding, ctx.record))
+    fields = _fields(finding, kb, names)
     summary = (variant.get("summary") or spec["summary"]).format_map(fields)
     detail = (variant.get("detail") or spec["detail"]).format_map(fields)
     if len(summary) >= SUMMARY_LIMIT:
@@ -231,15 +233,16 @@ def _bullets(items: list[str] | tuple[str, ...]) -> str:
     return "\n".join(f"- {item}" for item in items)
 
 
-def _names(finding: Finding, record: PatientRecord | None) -> dict[str, EntryName]:
-    refs = [*finding.evidence, *(f.evidence for f in finding.red_flags), *(c.evidence for c in finding.cautions)]
-    return name_entries(refs, record)
+def _refs(finding: Finding) -> list[str]:
+    """The record entries a card names: what it is based on, its red flags' and its cautions' sources."""
+    return [*finding.evidence, *(f.evidence for f in finding.red_flags), *(c.evidence for c in finding.cautions)]
 
 
 def _fields(finding: Finding, kb: Knowledge, names: Mapping[str, EntryName]) -> dict[str, str]:
+    checked, unchecked = _capitalised(finding.checked), _capitalised(finding.not_checked)
     not_checked = ""
-    if finding.not_checked:
-        not_checked = "\n**Not checked** (data not available):\n\n" + _bullets(_capitalised(finding.not_checked)) + "\n"
+    if unchecked:
+        not_checked = "\n**Not checked** (data not available):\n\n" + _bullets(unchecked) + "\n"
     red_flags = _bullets(
         [f"**{f.category_label}**: {f.description} ({names[f.evidence].kind})" for f in finding.red_flags]
     )
@@ -261,15 +264,13 @@ def _fields(finding: Finding, kb: Knowledge, names: Mapping[str, EntryName]) -> 
         "order": _order_label(finding.target, kb),
         "episode": episode,
         "Episode": episode.capitalize(),
-        "checked": _bullets(_capitalised(finding.checked)),
+        "checked": _bullets(checked),
         # What was checked goes last and short: the reason and the alternative lead.
         "checked_count": str(len(finding.checked)),
-        "checked_inline": "; ".join(_capitalised(finding.checked)),
-        "not_checked_inline": (
-            " **Not checked** (data not available): " + "; ".join(_capitalised(finding.not_checked)) + "."
-            if finding.not_checked
-            else ""
-        ),
+        "checked_inline": "; ".join(checked),
+        "not_checked_inline": " **Not checked** (data not available): " + "; ".join(unchecked) + "."
+        if unchecked
+        else "",
         "not_checked": not_checked,
         "red_flags": red_flags,
         "advice": advice,

@@ -16,10 +16,10 @@ from cds_service.rules.appropriateness import Rating
 def rating_actions(ratings: tuple[Rating, ...], kb: Knowledge) -> list[dict[str, Any]]:
     spec: Mapping[str, Any] = kb.cards.cards["appropriateness_rating"]
     values = kb.thresholds.placeholders
+    ours = {spec["rating_extension"], spec["consult_id_extension"]}
     actions = []
     for rating in ratings:
         resource = copy.deepcopy(dict(rating.order.resource))
-        ours = {spec["rating_extension"], spec["consult_id_extension"]}
         kept = [e for e in resource.get("extension", []) if not (isinstance(e, Mapping) and e.get("url") in ours)]
         resource["extension"] = [
             *kept,

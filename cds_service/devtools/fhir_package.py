@@ -422,10 +422,7 @@ def tarball(files: Mapping[str, bytes]) -> bytes:
 def differences(directory: Path = PACKAGE_DIR) -> list[str]:
     """What differs between the committed package and one built now (empty when they agree)."""
     files = package_files()
-    on_disk = {f"package/{p.name}": p.read_bytes() for p in (directory / "package").glob("*.json")}
-    dot_index = directory / "package" / ".index.json"
-    if dot_index.is_file():
-        on_disk["package/.index.json"] = dot_index.read_bytes()
+    on_disk = {f"package/{p.name}": p.read_bytes() for p in (directory / "package").glob("*.json")}  # .index.json too
     problems = [f"{name} is missing" for name in files if name not in on_disk]
     problems += [f"{name} is not built from the knowledge any more" for name in on_disk if name not in files]
     problems += [f"{name} differs" for name in files if name in on_disk and on_disk[name] != files[name]]

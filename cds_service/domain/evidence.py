@@ -81,8 +81,9 @@ def _words(text: str) -> str:
 
 
 def _text(concept: Concept) -> str:
-    """What the entry says; for a code without display or text, the code itself (clinicians read ICD-10)."""
-    return concept.text or (concept.codings[0][1] if concept.codings else "")
+    """What the entry says, without a SNOMED semantic tag; for a code without display or text, the code itself
+    (clinicians read ICD-10)."""
+    return _words(concept.text) or (concept.codings[0][1] if concept.codings else "")
 
 
 def _day(value: datetime | None) -> str:
@@ -139,8 +140,7 @@ def name_entries(refs: list[str] | tuple[str, ...], record: PatientRecord | None
     found: dict[str, EntryName] = {}
     for fact in _facts(record) if record is not None and wanted else ():
         if fact.ref in wanted and fact.ref not in found:
-            named = _named(fact, _kind(fact.ref))
-            found[fact.ref] = EntryName(_words(named.what), named.kind, named.when)
+            found[fact.ref] = _named(fact, _kind(fact.ref))
     for unreadable in record.unreadable_drafts if record is not None else ():
         if unreadable.ref in wanted and unreadable.ref not in found:
             found[unreadable.ref] = EntryName(unreadable.label, f"draft {_kind(unreadable.ref)}", "")

@@ -324,9 +324,9 @@ def _register_http_behaviour(app: Flask, settings: Settings) -> None:
         if req.endpoint == "cds_hooks.call_service":
             service = getattr(state, "service", None)
             known = _cds().services.get(service) if service else None
-            hook = known.hook if known else "unknown"
-            metrics.HOOK_CALLS.labels(service if known else "unknown", hook, str(response.status_code)).inc()
-            metrics.HOOK_LATENCY.labels(service if known else "unknown").observe(duration_ms / 1000)
+            label, hook = (known.id, known.hook) if known else ("unknown", "unknown")  # never the caller's words
+            metrics.HOOK_CALLS.labels(label, hook, str(response.status_code)).inc()
+            metrics.HOOK_LATENCY.labels(label).observe(duration_ms / 1000)
         return response
 
     @app.errorhandler(ServiceError)

@@ -22,27 +22,27 @@ from cds_service.settings import Settings
 log = logging.getLogger("cds_service.worker")
 
 
-def metrics_directory() -> str:
-    """Where the workers write their metrics (prometheus-client's multiprocess mode): PROMETHEUS_MULTIPROC_DIR
-    when the deployment names one (emptied here, at the server's start, as the library requires), else a
-    fresh folder of this server's own. Set before any worker imports prometheus_client."""
+def metrics_directory() -> tuple[str, bool]:
+    """Where the workers write their metrics (prometheus-client's multiprocess mode), and whether the folder is
+    this server's own: PROMETHEUS_MULTIPROC_DIR when the deployment names one (emptied here, at the server's
+    start, as the library requires), else a fresh folder, removed when the server stops. Set before any worker
+    imports prometheus_client."""
     named = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if named:
         Path(named).mkdir(parents=True, exist_ok=True)
         for stale in Path(named).glob("*.db"):
             stale.unlink()
-        return named
+        return named, False
     directory = tempfile.mkdtemp(prefix="cds-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-    os.environ["CDS_OWN_METRICS_DIR"] = directory  # ours to remove when the server stops
-    return directory
+    return directory, True
 
 
-METRICS_DIR = metrics_directory()
+METRICS_DIR, OWN_METRICS_DIR = metrics_directory()
 
 
 def on_exit(server: Any) -> None:
-    if os.environ.get("CDS_OWN_METRICS_DIR") == METRICS_DIR:
+    if OWN_METRICS_DIR:
         shutil.rmtree(METRICS_DIR, ignore_errors=True)
 
 

@@ -4,6 +4,7 @@ links here. Nothing of any patient's record is on either, so both are public and
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, render_template, send_file
@@ -17,9 +18,14 @@ PAGE_POLICY = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ances
 plan = Blueprint("patient_plan", __name__, template_folder="templates", static_folder="static")
 
 
+@cache
+def _plan() -> Any:
+    return read_knowledge("patient_plan.json")  # read once: the knowledge does not change while the service runs
+
+
 @plan.get("/patient-plan")
 def patient_plan_page() -> Any:
-    html = render_template("patient_plan.html", plan=read_knowledge("patient_plan.json"))
+    html = render_template("patient_plan.html", plan=_plan())
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": PAGE_POLICY})
 
 
