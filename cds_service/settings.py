@@ -44,6 +44,7 @@ class Settings:
     max_request_bytes: int = 5 * 1024 * 1024
     cors_origins: tuple[str, ...] = ("*",)
     public_base_url: str = ""  # how EHRs reach us (behind a proxy): JWT `aud`, and the cards' links to our pages
+    smart_client_id: str = "lbp-startback"  # the STarT Back SMART app's client id at the EHR's authorization server
 
     # Outbound FHIR access (SSRF guard: only these base URL prefixes are ever contacted)
     allowed_fhir_servers: tuple[str, ...] = ()

@@ -37,6 +37,7 @@ class CardContext:
     # Where EHRs reach this service (CDS_PUBLIC_BASE_URL): a card's links to its own pages need it, and are
     # left out without it (never built from the request's Host header).
     base_url: str | None = None
+    hook_instance: str | None = None  # handed to a SMART app the card launches, in the link's appContext
 
 
 def _content(kb: Knowledge) -> tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]:
@@ -99,10 +100,7 @@ def render_card(finding: Finding, ctx: CardContext, kb: Knowledge, names: Mappin
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
     if spec.get("links") and ctx.base_url:
-        base = ctx.base_url.rstrip("/")
-        card["links"] = [
-            {"label": link["label"], "url": base + link["path"], "type": "absolute"} for link in spec["links"]
-        ]
+        card["links"] = [_link(link, finding, ctx, ctx.base_url.rstrip("/")) for link in spec["links"]]
     # A variant may offer fewer reasons: only those that can apply to it ("beyond 6 weeks" not before 6 weeks).
     offered = variant.get("override_reasons", spec.get("override_reasons"))
     if offered:
@@ -110,6 +108,18 @@ def render_card(finding: Finding, ctx: CardContext, kb: Knowledge, names: Mappin
             {"system": reasons["system"], "code": code, "display": reasons["reasons"][code]} for code in offered
         ]
     return card
+
+
+def _link(link: Mapping[str, Any], finding: Finding, ctx: CardContext, base: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"label": link["label"], "url": base + link["path"], "type": link.get("type", "absolute")}
+    if out["type"] == "smart":
+        # CDS Hooks 2.0 Link.appContext: a string the EHR hands to the app with its token. The app reads which
+        # call launched it and when the episode began (it shows the date; the hook instance ties its writes
+        # to the call in an audit).
+        onset = finding.episode.onset if finding.episode else None
+        context = {"hookInstance": ctx.hook_instance, "episodeStart": onset.date().isoformat() if onset else None}
+        out["appContext"] = orjson.dumps(context).decode()
+    return out
 
 
 def _suggestion(

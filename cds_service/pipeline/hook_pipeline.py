@@ -72,6 +72,7 @@ class HookPipeline:
             request.user_id,
             record,
             self.settings.public_base_url,
+            request.hook_instance,
         )
         cards = render([findings[i] for i in shown], ctx, self.kb)
         # Logged before answering: a later feedback message carries only the card uuid.

@@ -41,7 +41,7 @@ from cds_service.security.trust import (
 from cds_service.settings import Settings
 from cds_service.storage.retention import RetentionJob
 from cds_service.storage.store import Store
-from cds_service.web import patient_plan
+from cds_service.web import patient_plan, smart_app
 from cds_service.web.state import EXTENSION, ServiceState, state_of
 
 log = logging.getLogger("cds_service.http")
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = wall_clock) -
 
     app.register_blueprint(api)
     app.register_blueprint(patient_plan.plan)
+    app.register_blueprint(smart_app.app)
     console.register(
         app,
         settings,

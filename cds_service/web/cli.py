@@ -158,8 +158,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     from cds_service.settings import Settings
 
-    port = args.port or Settings.from_env().port
-    fhir = LocalFhirServer(port=args.fhir_port)
+    settings = Settings.from_env()
+    port = args.port or settings.port
+    public = os.environ.get("CDS_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    # The local FHIR server's development SMART authorization server, with the STarT Back app registered: the
+    # card's `smart` link launches it end to end (also from the public CDS Hooks sandbox pointed at it).
+    redirect = f"{public.rstrip('/')}/smart/startback/app"
+    fhir = LocalFhirServer(port=args.fhir_port, smart_clients={settings.smart_client_id: [redirect]})
     base = fhir.start()
     load_fixtures(base, None, fixtures)
     load_knowledge_package(base)
@@ -171,7 +176,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         "CDS_ALLOW_INSECURE_FHIR_HTTP": "true",
         "CDS_ALLOWED_FHIR_SERVERS": ",".join(dict.fromkeys([base, *allowed])),
         # The cards' links to the service's own pages (the patient's plan) need its address.
-        "CDS_PUBLIC_BASE_URL": os.environ.get("CDS_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"),
+        "CDS_PUBLIC_BASE_URL": public,
         # On a developer's machine (authentication off, 127.0.0.1 only) the console is on unless switched off.
         "CDS_CONSOLE_ENABLED": os.environ.get("CDS_CONSOLE_ENABLED", "true"),
     }

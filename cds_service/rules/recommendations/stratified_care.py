@@ -42,6 +42,8 @@ class StarTBackResult:
     risk: str
     how: str
     evidence: tuple[str, ...]
+    total: float | None = None  # None when only the risk level was recorded
+    distress: float | None = None
 
 
 def _answers(observations: tuple[ObservationFact, ...], codes: StarTBackCodes) -> dict[tuple[str, str], Answer]:
@@ -104,14 +106,14 @@ def startback_result(record: PatientRecord, codes: StarTBackCodes, limits: Thres
     if total and distress and _number(total) is not None and _number(distress) is not None:
         t, d = _number(total) or 0.0, _number(distress) or 0.0
         return StarTBackResult(
-            _risk(t, d, limits), f"total score {t:g}, distress subscore {d:g}", (total.ref, distress.ref)
+            _risk(t, d, limits), f"total score {t:g}, distress subscore {d:g}", (total.ref, distress.ref), t, d
         )
     scores = [_item_score(i, answers[c], codes, limits) if c in answers else None for i, c in enumerate(codes.items)]
     if all(s is not None for s in scores):
         t, d = sum(scores), sum(scores[4:])  # type: ignore[arg-type]
         refs = tuple(dict.fromkeys(answers[c].ref for c in codes.items))
         return StarTBackResult(
-            _risk(t, d, limits), f"scored from the nine answers: total {t}, distress subscore {d}", refs
+            _risk(t, d, limits), f"scored from the nine answers: total {t}, distress subscore {d}", refs, t, d
         )
     return None
 
