@@ -76,6 +76,9 @@ class Settings:
 
     # Memory: card log, feedback, suppression (SQLite file by default; PostgreSQL by URL)
     database_url: str = "sqlite:///cds-lbp.sqlite3"
+    # The card log written by a thread of each worker in batches, off the request path (one commit for many
+    # calls); false: each call writes its own transaction before it answers. README, "Feedback and memory".
+    card_log_background: bool = True
     database_wait_s: float = 30.0  # at start-up, how long to wait for a PostgreSQL server that is still starting
     memory_enabled: bool = True
     suppression_days: float = 30.0

@@ -52,6 +52,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from cds_service import metrics
 from cds_service.cds_hooks.limits import ID_MAX, LOCAL_CALLER, URI_MAX, UUID_MAX, fitted_key
 from cds_service.errors import StorageUnavailable
+from cds_service.storage.card_log_writer import CardLogWriter
 from cds_service.storage.dbapi_statement import CompiledStatement, dbapi_session
 
 log = logging.getLogger(__name__)
@@ -403,8 +404,13 @@ CONNECT_TIMEOUT_S = 2  # PostgreSQL: seconds to wait for a connection (libpq con
 SCHEMA_RETRY_S = 5.0  # after a start with the database down: how often a call may try to make the schema
 
 
+CardLogEntry = tuple[list[CardRecord], datetime, Sequence[ImagingOrderRecord]]  # one call's log
+
+
 class Store:
-    def __init__(self, url: str, *, wait_s: float = 0.0) -> None:
+    def __init__(self, url: str, *, wait_s: float = 0.0, background_card_log: bool = False) -> None:
+        """`background_card_log`: the hook calls' card log is written by this process's writer thread in
+        batches (storage/card_log_writer.py), off the request path; otherwise each call writes its own."""
         self.url = url
         self.write_failures = 0
         self._last_failure: float | None = None
@@ -444,6 +450,24 @@ class Store:
             self.migrate()
             self._schema_made()
         self._hot = HotStatements.compile(self.engine)
+        self._card_log: CardLogWriter[CardLogEntry] | None = None
+        if background_card_log:
+            self._card_log = CardLogWriter(
+                self._write_card_log, lambda exc: self.failed("card log", exc), name="card-log-writer"
+            )
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Every card log entry queued so far is in the database (or has failed): before a read that must see
+        them (feedback matching its card, the reports, the readiness check). A write is bounded (the lock wait,
+        the connect timeout), so the wait is too."""
+        if self._card_log is not None and not self._card_log.flush(timeout_s):
+            log.error("the card log writer did not finish in time")
+
+    def close(self) -> None:
+        """Write out what is queued, then close the connections."""
+        if self._card_log is not None:
+            self._card_log.close()
+        self.engine.dispose()
 
     def _schema_made(self) -> None:
         self._file_made = _file_identity(self._sqlite_path)
@@ -563,25 +587,39 @@ class Store:
     def log_cards(
         self, records: Iterable[CardRecord], now: datetime, imaging: Sequence[ImagingOrderRecord] = ()
     ) -> None:
-        """The call's cards (shown and held back) and the lumbar imaging orders it saw, in one transaction."""
+        """The call's cards (shown and held back) and the lumbar imaging orders it saw, in one transaction; with
+        the background writer, queued for the next batch (a failure is then reported by the writer)."""
         records = list(records)
         if not records and not imaging:
             return
+        if self._card_log is not None:
+            self._card_log.submit((records, now, imaging))
+            return
+        self._write_card_log([(records, now, imaging)])
+
+    def _write_card_log(self, entries: Sequence[CardLogEntry]) -> None:
+        """Several calls' log entries in one transaction."""
         self._ready()
-        rows = [{**r.__dict__, "evidence": list(r.evidence), "created_at": now} for r in records]
-        memory = {
-            (r.caller, r.encounter_id, r.rule, r.target_ref or "", r.target_fingerprint or "")
-            for r in records
-            if r.encounter_id and r.suppressed_because is None
-        }
+        rows: list[dict[str, Any]] = []
+        memory: dict[tuple[str, str, str, str, str], datetime] = {}  # the encounter memory key: first seen
+        orders: list[dict[str, Any]] = []
+        for records, now, imaging in entries:
+            rows += [{**r.__dict__, "evidence": list(r.evidence), "created_at": now} for r in records]
+            for r in records:
+                if r.encounter_id and r.suppressed_because is None:
+                    key = (r.caller, r.encounter_id, r.rule, r.target_ref or "", r.target_fingerprint or "")
+                    memory.setdefault(key, now)
+            orders += [{**o.__dict__, "created_at": now} for o in imaging]
         remembered = [
-            dict(zip(MEMORY_KEYS, key, strict=True)) | {"answered": False, "updated_at": now} for key in sorted(memory)
+            dict(zip(MEMORY_KEYS, key, strict=True)) | {"answered": False, "updated_at": memory[key]}
+            for key in sorted(memory)
         ]
         with self._write_turn, dbapi_session(self.engine, commit=True) as session:
-            session.execute_many(self._hot.insert_cards, rows)
-            session.execute_many(self._hot.remember_encounter, remembered)
-            if imaging:
-                orders = [{**o.__dict__, "created_at": now} for o in imaging]
+            if rows:
+                session.execute_many(self._hot.insert_cards, rows)
+            if remembered:
+                session.execute_many(self._hot.remember_encounter, remembered)
+            if orders:
                 session.execute_many(self._hot.insert_imaging_orders, orders)
         if self._last_failure is not None and not self.degraded:
             metrics.STORAGE_DEGRADED.set(0)  # written again after the minute: this worker has recovered
@@ -592,6 +630,7 @@ class Store:
     ) -> list[bool]:
         """Store every item in one transaction before answering; returns, per item, whether its card is known.
         A card is known only to the EHR it was shown to: another caller's answer to it is stored as unknown."""
+        self.flush()  # a card still queued for the log is matched
         self._ready()
         with self._writing() as conn:
             uuids = {i.card_uuid for i in items}
@@ -680,6 +719,13 @@ class Store:
             shown.add(rule)
             if has_feedback:  # SQLite answers 0/1, PostgreSQL a bool
                 answered.add((rule, target or None, fingerprint or None))
+        if self._card_log is not None:  # this process's calls whose entries are still queued were shown too
+            for records, _, _ in self._card_log.pending():
+                shown.update(
+                    r.rule
+                    for r in records
+                    if r.caller == caller and r.encounter_id == encounter_id and r.suppressed_because is None
+                )
         return EncounterHistory(frozenset(shown), frozenset(answered))
 
     # --- replay guard -------------------------------------------------------------------------------
@@ -705,6 +751,7 @@ class Store:
 
     def report_groups(self, start: datetime, end: datetime, by: str) -> list[str]:
         """The services (by="service_id") or calling EHRs (by="caller") that had cards in the period."""
+        self.flush()
         self._ready()
         column = {"service_id": cards.c.service_id, "caller": cards.c.caller}[by]
         with self.engine.connect() as conn:
@@ -716,6 +763,7 @@ class Store:
     ) -> dict[str, dict[str, Any]]:
         """Per rule: cards shown and held back, and the answers given, for the period (one service's or one
         calling EHR's cards only, when named)."""
+        self.flush()
         self._ready()
         out: dict[str, dict[str, Any]] = {}
 
@@ -783,6 +831,7 @@ class Store:
         return out
 
     def purge(self, older_than: datetime) -> tuple[int, int]:
+        self.flush()
         self._ready()
         with self._writing() as conn:
             f = conn.execute(feedback.delete().where(feedback.c.received_at < older_than)).rowcount
@@ -796,6 +845,7 @@ class Store:
         on the record, how many were cancelled or replaced after the imaging card (its final answer was to accept
         a suggestion), and the override reasons given; beside the median of their peers. Each order (a
         patient and its clinical content) counts once per clinician; no patient is named."""
+        self.flush()
         self._ready()
         in_range: list[ColumnElement[bool]] = [imaging_orders.c.created_at.between(start, end)]
         if caller is not None:

@@ -45,6 +45,7 @@ from cds_service.web import patient_plan, smart_app
 from cds_service.web.state import EXTENSION, ServiceState, state_of
 
 log = logging.getLogger("cds_service.http")
+READY_FLUSH_S = 5.0  # how long /readyz waits for the queued card log (a probe's timeout is a few seconds)
 api = Blueprint("cds_hooks", __name__)
 
 
@@ -88,7 +89,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = wall_clock) -
     assembler = PatientDataAssembler(settings, FhirClient(settings), executor, selector)
     validate_order_templates(kb)
     check_knowledge()
-    store = Store(settings.database_url, wait_s=settings.database_wait_s)
+    store = Store(
+        settings.database_url, wait_s=settings.database_wait_s, background_card_log=settings.card_log_background
+    )
     retention = RetentionJob(store, settings.retention_days, settings.purge_interval_s, clock)
     retention.start()
     memory = Memory(store, MemoryPolicy.load(settings.suppression_days)) if settings.memory_enabled else None
@@ -198,6 +201,7 @@ def readyz() -> Any:
     replay = verifier.replay if verifier is not None else None
     local_only = isinstance(replay, DegradingReplayRecord) and replay.shared_down_since is not None
     replay_state = {"replay": "this worker only (the shared record is down)"} if local_only else {}
+    store.flush(READY_FLUSH_S)  # a card log write still queued counts: it fails before the check, not after
     failing = store.degraded or not store.readable()  # readable() asks the database: once
     if failing or local_only:
         storage = "failing" if failing else "ok"

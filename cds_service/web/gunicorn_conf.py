@@ -75,6 +75,13 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker leaving in order (a restart, a recycle, SIGTERM) writes out its queued card log first."""
+    from cds_service.storage.card_log_writer import close_all
+
+    close_all()
+
+
 def post_fork(server: Any, worker: Any) -> None:
     util.write_error = write_json_error
 

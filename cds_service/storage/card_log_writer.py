@@ -1,0 +1,133 @@
+"""The card log written off the request path (issue 33): a hook call hands its log entry to this worker's
+writer thread and answers; the thread writes whatever has queued up in one transaction (group commit), so one
+commit, the costliest step of a minimal call on a disk-backed SQLite file, serves many calls under load.
+
+What it promises (README, "Memory"):
+- An orderly shutdown loses nothing: `close` (at interpreter exit, and from gunicorn's `worker_exit`) writes
+  every queued entry before the process ends.
+- Feedback is matched to a card still queued: the feedback path calls `flush` first, which returns once every
+  entry queued before it is written (or has failed).
+- A crash (SIGKILL, power loss) loses at most the calls whose entries were queued and not yet written: the calls
+  in flight. Their cards were answered; only their log entries are lost.
+- A batch that fails is written again entry by entry, so one entry the database refuses costs only its own call
+  (as when each call wrote its own transaction); each failure is reported to the store (degraded, counted).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import Generic, TypeVar
+
+log = logging.getLogger("cds_service.storage")
+
+Entry = TypeVar("Entry")
+
+_WRITERS: weakref.WeakSet[CardLogWriter[object]] = weakref.WeakSet()
+
+
+class CardLogWriter(Generic[Entry]):
+    def __init__(
+        self, write: Callable[[Sequence[Entry]], None], on_failure: Callable[[Exception], None], *, name: str
+    ) -> None:
+        self._write = write
+        self._on_failure = on_failure
+        self._name = name
+        self._changed = threading.Condition()
+        self._pending: list[Entry] = []
+        self._writing: list[Entry] = []  # the batch the thread is writing now (still readable as pending)
+        self._queued = 0  # entries ever queued
+        self._done = 0  # entries written or failed
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        _WRITERS.add(self)  # type: ignore[arg-type]
+
+    def submit(self, entry: Entry) -> None:
+        with self._changed:
+            if self._closed:
+                inline = True
+            else:
+                inline = False
+                self._pending.append(entry)
+                self._queued += 1
+                self._ensure_thread()
+                self._changed.notify_all()
+        if inline:  # after close (at exit): nobody will write it later, so write it now
+            self._write_batch([entry])
+
+    def flush(self, timeout_s: float | None = 30.0) -> bool:
+        """Wait until every entry queued before this call is written (or has failed); False on timeout."""
+        with self._changed:
+            target = self._queued
+            return self._changed.wait_for(lambda: self._done >= target, timeout_s)
+
+    def pending(self) -> Iterator[Entry]:
+        """The entries queued or being written, not yet in the database (a copy: safe to read while it runs)."""
+        with self._changed:
+            entries = [*self._writing, *self._pending]
+        return iter(entries)
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread; later entries are written inline."""
+        self.flush(timeout_s=None)
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+            thread = self._thread
+        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+            thread.join(timeout=10)
+
+    def _ensure_thread(self) -> None:
+        # Per process: a thread started before a fork does not exist in the child.
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending or self._closed)
+                if not self._pending:
+                    return  # closed and drained
+                batch, self._pending = self._pending, []
+                self._writing = batch
+            self._write_batch(batch)
+            with self._changed:
+                self._writing = []
+                self._done += len(batch)
+                self._changed.notify_all()
+
+    def _write_batch(self, batch: Sequence[Entry]) -> None:
+        try:
+            self._write(batch)
+            return
+        except Exception as exc:  # any failure: try the entries one by one, report each
+            if len(batch) == 1:
+                self._report(exc)
+                return
+        for entry in batch:
+            try:
+                self._write([entry])
+            except Exception as exc:
+                self._report(exc)
+
+    def _report(self, exc: Exception) -> None:
+        try:
+            self._on_failure(exc)
+        except Exception:  # the thread must live on: its callers wait on it
+            log.exception("card log failure report failed")
+
+
+def close_all() -> None:
+    """Every writer of this process written out (interpreter exit; gunicorn's worker_exit)."""
+    for writer in list(_WRITERS):
+        writer.close()
+
+
+atexit.register(close_all)
