@@ -57,7 +57,7 @@ def pipeline_ms(body: dict, service_id: str, calls: int) -> float:
             return best_ms(lambda: cds.pipeline.answer(service, request), calls)
         finally:
             cds.retention.stop()
-            cds.store.engine.dispose()
+            cds.store.close()  # its queued card log written before the folder goes
 
 
 def validation_ms(bodies: list[bytes]) -> tuple[float, float]:

@@ -26,8 +26,14 @@ TOKEN = "test-access-token-7d41c0f2"
 def dev_settings(**overrides: Any) -> Settings:
     """Development settings with a fresh SQLite file each time, so no test sees another's memory."""
     database = Path(tempfile.mkdtemp(prefix="cds-test-")) / "cds.sqlite3"
+    # The card log written inline: these tests read the database from outside the application right after a call.
+    # The background writer is tested in test_card_log_writer.py and runs in every test of the production server.
     base = Settings(
-        auth_required=False, allowed_fhir_servers=(FAKE_FHIR,), fhir_retries=1, database_url=f"sqlite:///{database}"
+        auth_required=False,
+        allowed_fhir_servers=(FAKE_FHIR,),
+        fhir_retries=1,
+        database_url=f"sqlite:///{database}",
+        card_log_background=False,
     )
     return base.with_overrides(**overrides)
 

@@ -178,3 +178,29 @@ def test_the_inline_card_log_is_written_before_the_call_answers():
     cards = app.test_client().post("/cds-services/lbp-patient-view", json=body).get_json()["cards"]
     database = Path(store.url.removeprefix("sqlite:///"))
     assert _cards_in(database) == len(cards)
+
+
+def test_feedback_on_another_worker_waits_for_a_card_still_in_the_first_workers_queue(tmp_path):
+    from datetime import UTC, datetime
+
+    from cds_service.storage.store import CardRecord, FeedbackRecord, Store
+
+    url = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    first, second = Store(url, background_card_log=True), Store(url, background_card_log=True)
+    assert first._card_log is not None
+    gate, real = threading.Event(), first._card_log._write
+    first._card_log._write = lambda batch: (gate.wait(10), real(batch))
+    card = CardRecord(
+        "card-1", "lbp-patient-view", "patient-view", "h1", "lbp-first-line", "info", "p1", None, None, None, ()
+    )
+    now = datetime.now(UTC)
+    first.log_cards([card], now)  # queued in the first worker, held there
+    threading.Timer(0.15, gate.set).start()
+    answer = FeedbackRecord("card-1", "overridden", (), None, None, None, now)
+    assert second.add_feedback("lbp-patient-view", [answer], now) == [True]  # matched once the first wrote it
+    started = time.monotonic()
+    unknown = FeedbackRecord("no-such-card", "overridden", (), None, None, None, now)
+    assert second.add_feedback("lbp-patient-view", [unknown], now) == [False]
+    assert time.monotonic() - started < 2  # a truly unknown card costs a bounded wait
+    first.close()
+    second.close()

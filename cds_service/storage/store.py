@@ -400,6 +400,9 @@ _JSON_CODEC: dict[str, Any] = {
 }
 
 
+# How long feedback waits for a card not yet in the log (another worker's queue writes it within milliseconds; a
+# card that is truly unknown costs its feedback this much).
+FEEDBACK_CARD_WAIT_S = 0.5
 CONNECT_TIMEOUT_S = 2  # PostgreSQL: seconds to wait for a connection (libpq connect_timeout)
 SCHEMA_RETRY_S = 5.0  # after a start with the database down: how often a call may try to make the schema
 
@@ -632,6 +635,8 @@ class Store:
         A card is known only to the EHR it was shown to: another caller's answer to it is stored as unknown."""
         self.flush()  # a card still queued for the log is matched
         self._ready()
+        if self._card_log is not None:
+            self._await_cards({i.card_uuid for i in items}, caller)
         with self._writing() as conn:
             uuids = {i.card_uuid for i in items}
             # One read of the answered cards: their patient, rule and target for the feedback rows, and their
@@ -695,6 +700,18 @@ class Store:
                     .values(answered=True, updated_at=now)
                 )
         return [i.card_uuid in known for i in items]
+
+    def _await_cards(self, uuids: set[str], caller: str) -> None:
+        """With the card log written in the background, a card another worker (or instance) answered a moment
+        ago may still be in that worker's queue: wait a little for it (FEEDBACK_CARD_WAIT_S, only while some
+        card is not found) before an answer is stored as about an unknown card."""
+        deadline = time.monotonic() + FEEDBACK_CARD_WAIT_S
+        query = select(cards.c.uuid).where(cards.c.uuid.in_(uuids), cards.c.caller == caller)
+        while True:
+            with self.engine.connect() as conn:
+                if len(set(conn.scalars(query))) == len(uuids) or time.monotonic() >= deadline:
+                    return
+            time.sleep(0.05)
 
     # --- memory -------------------------------------------------------------------------------------
 
