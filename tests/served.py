@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +53,31 @@ def debian_browser(package: str, *names: str) -> str:
             pytest.fail(f"CI needs Debian's {package} for the browser tests (.ci/run installs it)")
         pytest.skip(f"Debian's {package} is not installed (apt-get install {package}); CI installs it")
     return found
+
+
+@contextmanager
+def serve_test_page(directory: Path, config: dict[str, Any]) -> Iterator[str]:
+    """The browser tests' EHR-like pages served from `directory` on 127.0.0.1, with `config` as /config.json;
+    yields the base URL."""
+
+    class Handler(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/config.json"):
+                data = json.dumps(config).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            super().do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(Handler, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()

@@ -9,13 +9,10 @@ build/browser-screenshots/."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
@@ -26,7 +23,7 @@ from cds_service.storage.store import Store
 
 from .conftest import TOKEN
 from .postgres import free_port
-from .served import debian_browser, production_service
+from .served import debian_browser, production_service, serve_test_page
 
 pytestmark = pytest.mark.integration
 
@@ -94,28 +91,8 @@ def test_page(secured_service, local_fhir) -> Iterator[str]:
         },
     }
 
-    class Handler(SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.startswith("/config.json"):
-                data = json.dumps(config).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                return
-            super().do_GET()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(Handler, directory=str(PAGE_DIR)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/sandbox_like.html"
-    finally:
-        server.shutdown()
+    with serve_test_page(PAGE_DIR, config) as base_url:
+        yield f"{base_url}/sandbox_like.html"
 
 
 def test_a_browser_client_sees_the_card_its_override_reasons_and_stores_feedback(test_page, secured_service):

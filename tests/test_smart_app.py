@@ -168,6 +168,15 @@ def test_a_response_that_cannot_be_scored_is_a_400_saying_why(client, change, wo
     assert words in outcome["issue"][0]["diagnostics"]
 
 
+@pytest.mark.parametrize("subject", ["Patient/p1", ["Patient/p1"], {"reference": 7}, {"display": "no reference"}])
+def test_a_saved_response_without_a_patient_reference_is_scored_with_no_observations(client, subject):
+    body = response([True] * 8, "Extremely", id="qr-2")
+    body["subject"] = subject
+    answer = client.post("/smart/startback/score", json=body)
+    assert answer.status_code == 200  # never a 500: the score stands, there is no patient to write for
+    assert answer.get_json()["risk"] == "high" and "observations" not in answer.get_json()
+
+
 def test_the_score_endpoint_takes_json_only(client):
     answer = client.post("/smart/startback/score", data="a=1", content_type="application/x-www-form-urlencoded")
     assert answer.status_code == 415

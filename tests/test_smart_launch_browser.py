@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ from cds_service.devtools.local_fhir import LocalFhirServer
 
 from .conftest import FIXTURES, hook_request
 from .postgres import free_port
-from .served import debian_browser, production_service
+from .served import debian_browser, production_service, serve_test_page
 
 pytestmark = pytest.mark.integration
 
@@ -87,27 +84,8 @@ def test_page(servers) -> Iterator[str]:
         "fhirToken": EHR_TOKEN,
     }
 
-    class Handler(SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.startswith("/config.json"):
-                data = json.dumps(config).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                return
-            super().do_GET()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(Handler, directory=str(PAGE_DIR)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/sandbox_smart_launch.html"
-    finally:
-        server.shutdown()
+    with serve_test_page(PAGE_DIR, config) as base_url:
+        yield f"{base_url}/sandbox_smart_launch.html"
 
 
 def _cards(service: str, fhir: LocalFhirServer, patient: str) -> list[dict[str, Any]]:

@@ -635,10 +635,10 @@ class Store:
         A card is known only to the EHR it was shown to: another caller's answer to it is stored as unknown."""
         self.flush()  # a card still queued for the log is matched
         self._ready()
+        uuids = {i.card_uuid for i in items}
         if self._card_log is not None:
-            self._await_cards({i.card_uuid for i in items}, caller)
+            self._await_cards(uuids, caller)
         with self._writing() as conn:
-            uuids = {i.card_uuid for i in items}
             # One read of the answered cards: their patient, rule and target for the feedback rows, and their
             # encounter for the compact encounter memory.
             query = select(

@@ -15,6 +15,7 @@ card as a CDS Hooks `smart` link.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,8 +76,9 @@ def score_response() -> Any:
         "distress": int(result.distress or 0),
         "nextStep": variant["summary"],
     }
-    subject = (response.get("subject") or {}).get("reference", "")
-    if isinstance(response.get("id"), str) and isinstance(subject, str) and subject.startswith("Patient/"):
+    subject = response.get("subject")
+    patient_ref = subject.get("reference") if isinstance(subject, Mapping) else None
+    if isinstance(response.get("id"), str) and isinstance(patient_ref, str) and patient_ref.startswith("Patient/"):
         # A response the EHR's server holds: the Observations to write, derivedFrom it.
         try:
             when = datetime.fromisoformat(str(response.get("authored")))
@@ -84,7 +86,7 @@ def score_response() -> Any:
             when = state_of(current_app).clock()
         body["observations"] = score_observations(
             result,
-            patient=subject.removeprefix("Patient/"),
+            patient=patient_ref.removeprefix("Patient/"),
             response_ref=f"QuestionnaireResponse/{response['id']}",
             when=when if when.tzinfo else when.replace(tzinfo=UTC),
             kb=kb,
