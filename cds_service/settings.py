@@ -79,6 +79,9 @@ class Settings:
     # The card log written by a thread of each worker in batches, off the request path (one commit for many
     # calls); false: each call writes its own transaction before it answers. README, "Feedback and memory".
     card_log_background: bool = True
+    # How long the writer waits for more calls before it commits a batch: calls one after another share a
+    # commit too. A crash loses the entries of this window; a flush (feedback, reports, /readyz) cuts it short.
+    card_log_linger_ms: float = 20.0
     database_wait_s: float = 30.0  # at start-up, how long to wait for a PostgreSQL server that is still starting
     memory_enabled: bool = True
     suppression_days: float = 30.0
@@ -122,6 +125,8 @@ class Settings:
                     values[f.name] = raw
             except ValueError as exc:
                 raise ValueError(f"CDS_{f.name.upper()}: {exc}") from exc
+        if values.get("card_log_linger_ms", 0.0) < 0:
+            raise ValueError("CDS_CARD_LOG_LINGER_MS: must be 0 (commit at once) or more")
         return cls(**values)
 
     @property

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import requests
 
 from cds_service.cds_hooks.limits import LOCAL_CALLER
-from cds_service.storage.card_log_writer import CardLogWriter
+from cds_service.settings import Settings
+from cds_service.storage.card_log_writer import MAX_BATCH, CardLogWriter
 from cds_service.web.app import create_app
 from cds_service.web.state import state_of
 
@@ -86,6 +88,51 @@ def test_close_writes_everything_queued_and_later_entries_inline():
     assert sorted(e for batch in write.batches for e in batch) == list(range(20))
     writer.submit("after")
     assert write.batches[-1] == ["after"]
+
+
+def test_entries_queued_within_the_linger_window_share_one_commit():
+    write = Recorder()
+    writer = CardLogWriter(write, lambda exc: None, name="test-writer", linger_s=10.0)
+    writer.submit("a")
+    time.sleep(0.2)  # the thread has taken "a" up: without the window it would have written it alone by now
+    writer.submit("b")
+    writer.submit("c")
+    assert write.batches == []  # still lingering
+    started = time.monotonic()
+    assert writer.flush(5)  # a flush ends the window at once, far inside its 10 s
+    assert time.monotonic() - started < 5
+    assert write.batches == [["a", "b", "c"]]
+    writer.close()
+
+
+def test_a_full_batch_ends_the_linger_window():
+    write = Recorder()
+    writer = CardLogWriter(write, lambda exc: None, name="test-writer", linger_s=10.0)
+    for n in range(MAX_BATCH):
+        writer.submit(n)
+    assert write.entered.wait(5)  # written without a flush, long before the window's end
+    assert write.batches == [list(range(MAX_BATCH))]
+    writer.close()
+
+
+def test_close_within_the_linger_window_writes_everything_at_once():
+    write = Recorder()
+    writer = CardLogWriter(write, lambda exc: None, name="test-writer", linger_s=10.0)
+    for n in range(3):
+        writer.submit(n)
+    closer = threading.Thread(target=writer.close)
+    closer.start()
+    closer.join(5)
+    assert not closer.is_alive()
+    assert write.batches == [[0, 1, 2]]
+
+
+def test_the_linger_window_is_zero_or_more():
+    assert Settings.from_env({"CDS_CARD_LOG_LINGER_MS": "0"}).card_log_linger_ms == 0.0
+    with pytest.raises(ValueError, match="CDS_CARD_LOG_LINGER_MS"):
+        Settings.from_env({"CDS_CARD_LOG_LINGER_MS": "-1"})
+    with pytest.raises(ValueError, match="linger_s"):
+        CardLogWriter(Recorder(), lambda exc: None, name="test-writer", linger_s=-0.001)
 
 
 def _held_app():

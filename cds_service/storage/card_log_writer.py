@@ -8,7 +8,10 @@ What it promises (README, "Memory"):
 - Feedback is matched to a card still queued: the feedback path calls `flush` first, which returns once every
   entry queued before it is written (or has failed).
 - A crash (SIGKILL, power loss) loses at most the calls whose entries were queued and not yet written: the calls
-  in flight. Their cards were answered; only their log entries are lost.
+  in flight, and those of the linger window. Their cards were answered; only their log entries are lost.
+- The linger window: once an entry is queued, the thread waits up to `linger_s` for more before it commits, so
+  that calls arriving one after another share a commit too (PostgreSQL's `commit_delay` does the same for
+  its own commits). A flush, a close or a full batch (MAX_BATCH) ends the wait at once.
 - A batch that fails is written again entry by entry, so one entry the database refuses costs only its own call
   (as when each call wrote its own transaction); each failure is reported to the store (degraded, counted).
 """
@@ -29,12 +32,24 @@ Entry = TypeVar("Entry")
 
 _WRITERS: weakref.WeakSet[CardLogWriter[object]] = weakref.WeakSet()
 
+# Enough entries for one transaction: past it the thread stops lingering (a batch this size already shares
+# its commit widely; a larger one only holds a longer write turn, which other workers' writes wait for).
+MAX_BATCH = 64
+
 
 class CardLogWriter(Generic[Entry]):
     def __init__(
-        self, write: Callable[[Sequence[Entry]], None], on_failure: Callable[[Exception], None], *, name: str
+        self,
+        write: Callable[[Sequence[Entry]], None],
+        on_failure: Callable[[Exception], None],
+        *,
+        name: str,
+        linger_s: float = 0.0,
     ) -> None:
+        if linger_s < 0:
+            raise ValueError(f"linger_s must be >= 0, not {linger_s}")
         self._write = write
+        self._linger_s = linger_s
         self._on_failure = on_failure
         self._name = name
         self._changed = threading.Condition()
@@ -43,6 +58,7 @@ class CardLogWriter(Generic[Entry]):
         self._queued = 0  # entries ever queued
         self._done = 0  # entries written or failed
         self._closed = False
+        self._flushing = 0  # callers waiting in flush: the thread stops lingering for them
         self._thread: threading.Thread | None = None
         self._pid = 0
         _WRITERS.add(self)  # type: ignore[arg-type]
@@ -56,7 +72,9 @@ class CardLogWriter(Generic[Entry]):
                 self._pending.append(entry)
                 self._queued += 1
                 self._ensure_thread()
-                self._changed.notify_all()
+                # Wake the thread only when it waits for this: the first entry, or a full batch while it lingers.
+                if len(self._pending) in (1, MAX_BATCH):
+                    self._changed.notify_all()
         if inline:  # after close (at exit): nobody will write it later, so write it now
             self._write_batch([entry])
 
@@ -64,7 +82,14 @@ class CardLogWriter(Generic[Entry]):
         """Wait until every entry queued before this call is written (or has failed); False on timeout."""
         with self._changed:
             target = self._queued
-            return self._changed.wait_for(lambda: self._done >= target, timeout_s)
+            if self._done >= target:
+                return True
+            self._flushing += 1
+            self._changed.notify_all()  # a lingering thread writes now
+            try:
+                return self._changed.wait_for(lambda: self._done >= target, timeout_s)
+            finally:
+                self._flushing -= 1
 
     def pending(self) -> Iterator[Entry]:
         """The entries queued or being written, not yet in the database (a copy: safe to read while it runs)."""
@@ -95,6 +120,8 @@ class CardLogWriter(Generic[Entry]):
                 self._changed.wait_for(lambda: self._pending or self._closed)
                 if not self._pending:
                     return  # closed and drained
+                if self._linger_s > 0:
+                    self._changed.wait_for(self._write_now, self._linger_s)
                 batch, self._pending = self._pending, []
                 self._writing = batch
             self._write_batch(batch)
@@ -102,6 +129,9 @@ class CardLogWriter(Generic[Entry]):
                 self._writing = []
                 self._done += len(batch)
                 self._changed.notify_all()
+
+    def _write_now(self) -> bool:
+        return self._closed or self._flushing > 0 or len(self._pending) >= MAX_BATCH
 
     def _write_batch(self, batch: Sequence[Entry]) -> None:
         try:

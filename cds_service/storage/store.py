@@ -411,9 +411,12 @@ CardLogEntry = tuple[list[CardRecord], datetime, Sequence[ImagingOrderRecord]]  
 
 
 class Store:
-    def __init__(self, url: str, *, wait_s: float = 0.0, background_card_log: bool = False) -> None:
+    def __init__(
+        self, url: str, *, wait_s: float = 0.0, background_card_log: bool = False, card_log_linger_s: float = 0.0
+    ) -> None:
         """`background_card_log`: the hook calls' card log is written by this process's writer thread in
-        batches (storage/card_log_writer.py), off the request path; otherwise each call writes its own."""
+        batches (storage/card_log_writer.py), off the request path, each batch gathered for up to
+        `card_log_linger_s`; otherwise each call writes its own."""
         self.url = url
         self.write_failures = 0
         self._last_failure: float | None = None
@@ -456,7 +459,10 @@ class Store:
         self._card_log: CardLogWriter[CardLogEntry] | None = None
         if background_card_log:
             self._card_log = CardLogWriter(
-                self._write_card_log, lambda exc: self.failed("card log", exc), name="card-log-writer"
+                self._write_card_log,
+                lambda exc: self.failed("card log", exc),
+                name="card-log-writer",
+                linger_s=card_log_linger_s,
             )
 
     def flush(self, timeout_s: float = 30.0) -> None:

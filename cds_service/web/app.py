@@ -90,7 +90,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = wall_clock) -
     validate_order_templates(kb)
     check_knowledge()
     store = Store(
-        settings.database_url, wait_s=settings.database_wait_s, background_card_log=settings.card_log_background
+        settings.database_url,
+        wait_s=settings.database_wait_s,
+        background_card_log=settings.card_log_background,
+        card_log_linger_s=settings.card_log_linger_ms / 1000,
     )
     retention = RetentionJob(store, settings.retention_days, settings.purge_interval_s, clock)
     retention.start()
