@@ -251,3 +251,23 @@ def test_feedback_on_another_worker_waits_for_a_card_still_in_the_first_workers_
     assert time.monotonic() - started < 2  # a truly unknown card costs a bounded wait
     first.close()
     second.close()
+
+
+def test_a_report_on_another_worker_includes_a_call_still_in_the_first_workers_linger_window(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from cds_service.storage.store import CardRecord, Store
+
+    url = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    first = Store(url, background_card_log=True, card_log_linger_s=0.2)
+    second = Store(url, background_card_log=True, card_log_linger_s=0.2)
+    card = CardRecord(
+        "card-1", "lbp-patient-view", "patient-view", "h1", "lbp-first-line", "info", "p1", None, None, None, ()
+    )
+    now = datetime.now(UTC)
+    first.log_cards([card], now)  # queued in the first worker, which lingers 0.2 s before its commit
+    assert list(first._card_log.pending())  # type: ignore[union-attr]
+    report = second.report(now - timedelta(days=1), now + timedelta(days=1))
+    assert report["lbp-first-line"]["shown"] == 1  # the report waited out the other worker's window
+    first.close()
+    second.close()

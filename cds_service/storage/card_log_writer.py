@@ -63,6 +63,10 @@ class CardLogWriter(Generic[Entry]):
         self._pid = 0
         _WRITERS.add(self)  # type: ignore[arg-type]
 
+    @property
+    def linger_s(self) -> float:
+        return self._linger_s
+
     def submit(self, entry: Entry) -> None:
         with self._changed:
             if self._closed:

@@ -403,6 +403,10 @@ _JSON_CODEC: dict[str, Any] = {
 # How long feedback waits for a card not yet in the log (another worker's queue writes it within milliseconds; a
 # card that is truly unknown costs its feedback this much).
 FEEDBACK_CARD_WAIT_S = 0.5
+# A report waits for the other workers' card log too: their linger window and this much more for the commit.
+# Best effort: the other workers' queues cannot be seen from here; an entry whose commit takes longer is in
+# the next report.
+REPORT_SETTLE_S = 0.05
 CONNECT_TIMEOUT_S = 2  # PostgreSQL: seconds to wait for a connection (libpq connect_timeout)
 SCHEMA_RETRY_S = 5.0  # after a start with the database down: how often a call may try to make the schema
 
@@ -471,6 +475,13 @@ class Store:
         the connect timeout), so the wait is too."""
         if self._card_log is not None and not self._card_log.flush(timeout_s):
             log.error("the card log writer did not finish in time")
+
+    def _settle(self) -> None:
+        """Before a report: this worker's queue written, and the other workers' linger windows over (their
+        calls answered before the report was asked are then written too, REPORT_SETTLE_S)."""
+        self.flush()
+        if self._card_log is not None and self._card_log.linger_s > 0:
+            time.sleep(self._card_log.linger_s + REPORT_SETTLE_S)
 
     def close(self) -> None:
         """Write out what is queued, then close the connections."""
@@ -774,7 +785,7 @@ class Store:
 
     def report_groups(self, start: datetime, end: datetime, by: str) -> list[str]:
         """The services (by="service_id") or calling EHRs (by="caller") that had cards in the period."""
-        self.flush()
+        self._settle()
         self._ready()
         column = {"service_id": cards.c.service_id, "caller": cards.c.caller}[by]
         with self.engine.connect() as conn:
@@ -786,7 +797,7 @@ class Store:
     ) -> dict[str, dict[str, Any]]:
         """Per rule: cards shown and held back, and the answers given, for the period (one service's or one
         calling EHR's cards only, when named)."""
-        self.flush()
+        self._settle()
         self._ready()
         out: dict[str, dict[str, Any]] = {}
 
@@ -868,7 +879,7 @@ class Store:
         on the record, how many were cancelled or replaced after the imaging card (its final answer was to accept
         a suggestion), and the override reasons given; beside the median of their peers. Each order (a
         patient and its clinical content) counts once per clinician; no patient is named."""
-        self.flush()
+        self._settle()
         self._ready()
         in_range: list[ColumnElement[bool]] = [imaging_orders.c.created_at.between(start, end)]
         if caller is not None:
