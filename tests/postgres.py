@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -25,6 +27,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def reserved_ports(count: int) -> Iterator[list[int]]:
+    """`count` distinct free ports, held (bound, not listening) until the block ends: a server started inside
+    it on port 0 (the local FHIR server) cannot be given one of them, as it can a port free_port has let go."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        yield [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class ThrowawayPostgres:

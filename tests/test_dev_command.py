@@ -18,7 +18,7 @@ from cds_service.devtools.readiness import wait_until_ready
 from cds_service.settings import Settings
 from cds_service.web.cli import command_line
 
-from .postgres import free_port
+from .postgres import reserved_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,8 @@ def test_the_dev_command_serves_both_on_the_ports_from_the_environment_and_stops
     problem = LocalFhirServer.available()
     if problem:
         pytest.fail(f"the dev command needs the local FHIR server: {problem} (make install installs it)")
-    port, fhir_port = free_port(), free_port()
+    with reserved_ports(2) as (port, fhir_port):  # two distinct ports (two free_port calls may give one twice)
+        pass
     env = {
         **os.environ,
         "CDS_PORT": str(port),

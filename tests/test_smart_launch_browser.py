@@ -24,7 +24,7 @@ from cds_service.devtools.fixtures import load_bundle
 from cds_service.devtools.local_fhir import LocalFhirServer
 
 from .conftest import FIXTURES, hook_request
-from .postgres import free_port
+from .postgres import reserved_ports
 from .served import debian_browser, production_service, serve_test_page
 
 pytestmark = pytest.mark.integration
@@ -49,10 +49,10 @@ def servers(tmp_path_factory) -> Iterator[tuple[str, LocalFhirServer]]:
     if problem:
         pytest.skip(problem)
     folder = tmp_path_factory.mktemp("smart-launch")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    fhir = LocalFhirServer(token=EHR_TOKEN, smart_clients={CLIENT_ID: [f"{base}/smart/startback/app"]})
-    fhir.start()
+    with reserved_ports(1) as (port,):  # the FHIR server, on port 0, must not be given the service's port
+        base = f"http://127.0.0.1:{port}"
+        fhir = LocalFhirServer(token=EHR_TOKEN, smart_clients={CLIENT_ID: [f"{base}/smart/startback/app"]})
+        fhir.start()
     try:
         # One copy of the screening-due patient per risk group, so each launch starts from no result.
         text = json.dumps(load_bundle(FIXTURES / "lbp-startback-due.json"))

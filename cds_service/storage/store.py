@@ -338,6 +338,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 LOCK_WAIT_S = 2.0
 # A failed write marks the store degraded for this long: /readyz says so, the cards still go out.
 DEGRADED_FOR_S = 60.0
+# SQLite's words for SQLITE_CORRUPT and SQLITE_NOTADB: the file's contents are broken, not only locked or gone.
+SQLITE_CORRUPT_SIGNS = ("database disk image is malformed", "file is not a database")
 
 
 def _sqlite_file(url: str) -> str | None:
@@ -445,6 +447,7 @@ class Store:
             )
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        self._set_aside_lock = threading.Lock()
         self._next_schema_try = 0.0
         # An SQLite file deleted or replaced under a running worker: its open connections would go on writing
         # to the old, unlinked file (lost with the process). Each call compares the path's identity (one stat)
@@ -585,8 +588,35 @@ class Store:
         metrics.STORAGE_FAILURES.labels(what).inc()
         metrics.STORAGE_DEGRADED.set(1)
         log.error("storage failure", extra={"operation": what, "error": type(exc).__name__})
-        if "no such table" in str(exc):  # the file emptied from outside: make the schema again (_ready)
+        message = str(exc).lower()
+        if "no such table" in message:  # the file emptied from outside: make the schema again (_ready)
             self._schema_ready = False
+        elif self._sqlite_path is not None and any(sign in message for sign in SQLITE_CORRUPT_SIGNS):
+            self._set_aside_corrupt_file()
+
+    def _set_aside_corrupt_file(self) -> None:
+        """An SQLite file broken from outside (truncated or overwritten during a commit): every later write would
+        fail on it. It is renamed aside with its journal, kept for whoever wants to recover what it holds, and
+        the next call starts a new file. Only the file this store made is set aside: one another worker has
+        already put in its place is the new one (the next call moves to it, _file_replaced)."""
+        path = self._sqlite_path
+        assert path is not None
+        with self._set_aside_lock:
+            if self._file_made is None or _file_identity(path) != self._file_made:
+                return
+            aside = f"{path}.malformed-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+            for suffix in ("", "-journal"):  # a hot journal left at the path would be played into the new file
+                try:
+                    os.replace(path + suffix, aside + suffix)
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    log.error("the malformed SQLite file could not be set aside", extra={"error": type(exc).__name__})
+                    return
+            log.error("the SQLite file is malformed: set aside, starting a new one", extra={"kept_as": aside})
+            self.engine.dispose()  # connections to the broken file must not be used again
+            self._schema_ready = False
+            self._next_schema_try = 0.0
 
     @property
     def degraded(self) -> bool:
