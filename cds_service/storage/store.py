@@ -501,10 +501,14 @@ class Store:
             return False
         log.error("the SQLite file was deleted or replaced under the service: starting a new one")
         self.failed("file check", FileNotFoundError(self._sqlite_path))
+        self._start_new_file()
+        return True
+
+    def _start_new_file(self) -> None:
+        """The next call makes the schema in whatever file is now at the path (a new one)."""
         self.engine.dispose()  # connections to the old file must not be used again
         self._schema_ready = False
         self._next_schema_try = 0.0
-        return True
 
     def _ready(self) -> None:
         """The schema exists: made at start-up or, after a start while the database was down, at the first
@@ -614,9 +618,7 @@ class Store:
                     log.error("the malformed SQLite file could not be set aside", extra={"error": type(exc).__name__})
                     return
             log.error("the SQLite file is malformed: set aside, starting a new one", extra={"kept_as": aside})
-            self.engine.dispose()  # connections to the broken file must not be used again
-            self._schema_ready = False
-            self._next_schema_try = 0.0
+            self._start_new_file()
 
     @property
     def degraded(self) -> bool:
